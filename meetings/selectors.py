@@ -1,0 +1,50 @@
+"""Read-side queries for meetings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
+
+from .models import BookingUid, Meeting, Target
+
+
+def meeting_ids_for_booking(
+    *, uids: Iterable[str], booking_ids: Iterable[int] = ()
+) -> list[int]:
+    """Ids of the meetings that any of these uids (current or earlier) or booking ids belong to."""
+    uids = [uid for uid in uids if uid]
+    booking_ids = [booking_id for booking_id in booking_ids if booking_id is not None]
+    found: set[int] = set()
+    if uids:
+        found.update(BookingUid.objects.filter(uid__in=uids).values_list("meeting_id", flat=True))
+        found.update(Meeting.objects.filter(cal_event_id__in=uids).values_list("id", flat=True))
+    if booking_ids and not found:
+        # The numeric id is only a fallback: a reschedule gives the booking a new one too.
+        found.update(
+            Meeting.objects.filter(cal_booking_id__in=booking_ids).values_list("id", flat=True)
+        )
+    return sorted(found)
+
+
+def meeting_by_any_uid(*, uid: str) -> Meeting | None:
+    """The meeting a booking uid belongs to, whether it is the current uid or an earlier one."""
+    ids = meeting_ids_for_booking(uids=[uid])
+    return Meeting.objects.filter(id__in=ids).first() if ids else None
+
+
+def meetings_matching_uid(*, uid: str) -> QuerySet[Meeting]:
+    """Meetings whose current or any earlier booking uid is `uid` (for search boxes and filters)."""
+    return Meeting.objects.filter(Q(cal_event_id=uid) | Q(uids__uid=uid)).distinct()
+
+
+def target_for_emails(*, emails: Iterable[str]) -> Target | None:
+    """The prospect among these attendee e-mails (case-insensitive), first match in order."""
+    emails = [email.lower() for email in emails if email]
+    if not emails:
+        return None
+    # Lower("email") is what the unique constraint indexes, so this is an index lookup.
+    matches = Target.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
+    targets = {target.email_lower: target for target in matches}
+    return next((targets[email] for email in emails if email in targets), None)

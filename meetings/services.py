@@ -1,0 +1,237 @@
+"""Write-side business logic for meetings: apply a Cal.com event to the right Meeting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import status_mapping
+from .models import BookingUid, Meeting, MeetingStatus, MeetingStatusChange, PaymentStatus, Target
+from .selectors import meeting_ids_for_booking, target_for_emails
+
+if TYPE_CHECKING:
+    from webhooks.calcom import CalComEvent
+    from webhooks.models import WebhookEvent
+
+# Concurrent first deliveries for one unknown booking race to create it; the loser retries and
+# finds the winner's row. More than a few rounds means something else is wrong.
+_MAX_LOCK_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    meeting: Meeting | None
+    plan: status_mapping.Plan
+    created: bool = False
+
+
+def apply_calcom_event(*, event: CalComEvent, source: WebhookEvent | None = None) -> ApplyResult:
+    """Apply one parsed Cal.com event to its meeting. Call inside `transaction.atomic()`.
+
+    The meeting row is locked (SELECT … FOR UPDATE) for the rest of the caller's transaction,
+    so concurrent deliveries for one booking are applied one after another.
+    """
+    uids = [uid for uid in (event.uid, event.reschedule_uid) if uid]
+    booking_ids = [event.booking_id] if event.booking_id is not None else []
+    if not uids and not booking_ids:
+        return ApplyResult(
+            meeting=None,
+            plan=status_mapping.Plan(ignored_reason=f"{event.trigger} is not about a booking"),
+        )
+
+    meeting, created = _lock_meeting(event=event, uids=uids, booking_ids=booking_ids)
+    if meeting is None:
+        return ApplyResult(
+            meeting=None,
+            plan=status_mapping.Plan(
+                ignored_reason=f"{event.trigger} names booking id {event.booking_id}, "
+                "which we have never seen, and no booking uid to create it from"
+            ),
+        )
+
+    known_uids = set(meeting.uids.values_list("uid", flat=True))
+    facts = status_mapping.EventFacts(
+        trigger=event.trigger,
+        occurred_at=event.occurred_at,
+        reschedules_this_meeting=bool(event.reschedule_uid) and event.reschedule_uid in known_uids,
+        no_show_marks=event.no_show_marks,
+    )
+    state = status_mapping.MeetingState(
+        status=None if created else meeting.status,
+        last_event_at=meeting.last_event_at,
+        uid_is_current=not event.uid or event.uid == meeting.cal_event_id,
+        no_show_emails=frozenset(meeting.no_show_emails or ()),
+        payment_status=meeting.payment_status,
+    )
+    plan = status_mapping.plan_transition(facts=facts, state=state)
+    _link_uids(meeting=meeting, uids=uids, known=known_uids)
+
+    if plan.ignored:
+        return ApplyResult(meeting=meeting, plan=plan, created=created)
+
+    previous_status = "" if created else meeting.status
+    _apply_plan(meeting=meeting, event=event, plan=plan, is_reschedule=facts.reschedules_this_meeting)
+    meeting.save()
+    if plan.new_status and plan.new_status != previous_status:
+        MeetingStatusChange.objects.create(
+            meeting=meeting,
+            from_status=previous_status,
+            to_status=plan.new_status,
+            event=source,
+            reason=_change_reason(event=event),
+        )
+    return ApplyResult(meeting=meeting, plan=plan, created=created)
+
+
+def _lock_meeting(
+    *, event: CalComEvent, uids: list[str], booking_ids: list[int]
+) -> tuple[Meeting | None, bool]:
+    for _ in range(_MAX_LOCK_ROUNDS):
+        ids = meeting_ids_for_booking(uids=uids, booking_ids=booking_ids)
+        if ids:
+            locked = list(Meeting.objects.select_for_update().filter(id__in=ids).order_by("id"))
+            # An alias may have moved between the lookup and the lock; look again under the lock.
+            if sorted(m.id for m in locked) != meeting_ids_for_booking(
+                uids=uids, booking_ids=booking_ids
+            ):
+                continue
+            if len(locked) == 1:
+                return locked[0], False
+            return _merge_meetings(meetings=locked), False
+        if not event.uid:
+            return None, False
+        try:
+            with transaction.atomic():
+                meeting = Meeting.objects.create(cal_event_id=event.uid)
+                BookingUid.objects.bulk_create([BookingUid(uid=uid, meeting=meeting) for uid in uids])
+            return meeting, True
+        except IntegrityError:
+            continue  # another delivery created it first; lock theirs
+    raise RuntimeError(f"could not lock or create the meeting for booking {uids or booking_ids}")
+
+
+def _merge_meetings(*, meetings: list[Meeting]) -> Meeting:
+    """Two meetings turned out to be one reschedule chain (deliveries arrived out of order).
+
+    The one with the latest applied event keeps its state; the others' uids, events, audit rows
+    and notifications move to it.
+    """
+    from notifications.models import Notification
+    from webhooks.models import WebhookEvent
+
+    epoch = timezone.datetime.min.replace(tzinfo=timezone.get_current_timezone())
+    survivor = max(meetings, key=lambda m: (m.last_event_at or epoch, m.id))
+    for other in meetings:
+        if other.id == survivor.id:
+            continue
+        BookingUid.objects.filter(meeting=other).update(meeting=survivor)
+        WebhookEvent.objects.filter(meeting=other).update(meeting=survivor)
+        MeetingStatusChange.objects.filter(meeting=other).update(meeting=survivor)
+        for notification in Notification.objects.filter(meeting=other):
+            clash = Notification.objects.filter(
+                meeting=survivor,
+                kind=notification.kind,
+                channel=notification.channel,
+                recipient=notification.recipient,
+            ).exists()
+            if clash:
+                notification.delete()
+            else:
+                notification.meeting = survivor
+                notification.save(update_fields=["meeting"])
+        survivor.target = survivor.target or other.target
+        other.delete()
+    return survivor
+
+
+def _link_uids(*, meeting: Meeting, uids: list[str], known: set[str]) -> None:
+    missing = [uid for uid in uids if uid not in known]
+    if missing:
+        BookingUid.objects.bulk_create(
+            [BookingUid(uid=uid, meeting=meeting) for uid in missing], ignore_conflicts=True
+        )
+
+
+def _apply_plan(
+    *, meeting: Meeting, event: CalComEvent, plan: status_mapping.Plan, is_reschedule: bool
+) -> None:
+    if plan.update_booking_details:
+        _copy_booking_details(meeting=meeting, event=event)
+    if is_reschedule or event.trigger == "BOOKING_RESCHEDULED":
+        # The meeting moves to the new booking; a "request reschedule" cancellation is undone.
+        if event.uid:
+            meeting.cal_event_id = event.uid
+        if event.booking_id is not None:
+            meeting.cal_booking_id = event.booking_id
+        meeting.cancellation_reason = ""
+        meeting.reschedule_requested = False
+    if plan.cal_status:
+        meeting.cal_status = plan.cal_status
+    if plan.new_status == MeetingStatus.CANCELLED:
+        meeting.cancellation_reason = event.cancellation_reason
+        meeting.reschedule_requested = event.request_reschedule
+    if plan.new_status:
+        meeting.status = plan.new_status
+    if plan.payment:
+        meeting.payment_status = plan.payment
+        if plan.payment == PaymentStatus.PAID:
+            meeting.paid_at = event.occurred_at or timezone.now()
+    if event.payment_id and event.trigger in ("BOOKING_PAID", "BOOKING_PAYMENT_INITIATED"):
+        meeting.payment_id = event.payment_id
+    if event.price and meeting.payment_amount is None:
+        meeting.payment_amount = event.price
+    if event.currency and not meeting.payment_currency:
+        meeting.payment_currency = event.currency
+    if plan.no_show_emails is not None:
+        meeting.no_show_emails = sorted(plan.no_show_emails)
+    if event.recording_url:
+        meeting.recording_url = event.recording_url
+    if event.transcript_urls:
+        meeting.transcript_urls = list(event.transcript_urls)
+    if plan.advance_clock and event.occurred_at is not None:
+        if meeting.last_event_at is None or event.occurred_at > meeting.last_event_at:
+            meeting.last_event_at = event.occurred_at
+
+
+def _copy_booking_details(*, meeting: Meeting, event: CalComEvent) -> None:
+    """Refresh what the payload says about the booking; absent fields keep what we have."""
+    if event.booking_id is not None and (not event.uid or event.uid == meeting.cal_event_id):
+        meeting.cal_booking_id = event.booking_id
+    if event.start_time:
+        meeting.start_time = event.start_time
+    if event.end_time:
+        meeting.end_time = event.end_time
+    for field_name, value in (
+        ("title", event.title),
+        ("organizer_name", event.organizer_name),
+        ("organizer_email", event.organizer_email),
+        ("location", event.location),
+        ("video_url", event.video_url),
+    ):
+        if value:
+            setattr(meeting, field_name, value)
+    if event.attendee:
+        meeting.attendee_email = event.attendee.email[:254]
+        meeting.attendee_name = event.attendee.name[:255] or meeting.attendee_name
+    if meeting.target_id is None:
+        meeting.target = target_for_emails(emails=[a.email for a in event.attendees])
+
+
+def _change_reason(*, event: CalComEvent) -> str:
+    reason = event.trigger
+    if event.cancellation_reason:
+        reason += f": {event.cancellation_reason}"
+    if event.request_reschedule:
+        reason += " (reschedule requested)"
+    if event.reschedule_uid:
+        reason += f" (from {event.reschedule_uid})"
+    return reason[:500]
+
+
+def link_target(*, meeting: Meeting, target: Target | None) -> Meeting:
+    meeting.target = target
+    meeting.save(update_fields=["target", "updated_at"])
+    return meeting

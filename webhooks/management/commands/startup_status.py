@@ -1,0 +1,40 @@
+"""Print what an operator needs at start-up: where Cal.com must post, where the admin is."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Print the webhook URL, admin URL and signing-secret state (used by `make run`)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000", help="address the server listens on")
+
+    def handle(self, *args, bind: str, **options):
+        webhook_url = settings.PUBLIC_BASE_URL + settings.WEBHOOK_PATH
+        secrets = [
+            name
+            for name in ("CAL_COM_WEBHOOK_SECRET", "CAL_COM_WEBHOOK_SECRET_PROD")
+            if getattr(settings, name)
+        ]
+        lines = [
+            "",
+            "VANI Cal.com webhook service",
+            f"  environment:   {settings.ENVIRONMENT}",
+            f"  database:      {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}",
+            f"  tasks backend: {settings.TASKS_BACKEND.rsplit('.', 1)[-1]}",
+            f"  webhook URL:   {webhook_url}   (give this to Cal.com)",
+            f"  admin URL:     http://{bind}/admin/",
+        ]
+        if secrets:
+            lines.append(f"  signing secret: configured ({', '.join(secrets)})")
+        else:
+            lines.append(
+                "  signing secret: NOT CONFIGURED - deliveries are accepted unverified "
+                "(set CAL_COM_WEBHOOK_SECRET; production refuses to start without it)"
+            )
+        lines.append("  create an admin user: .venv/bin/python manage.py createsuperuser")
+        lines.append("")
+        style = self.style.WARNING if not secrets else self.style.SUCCESS
+        for line in lines:
+            self.stdout.write(style(line) if "signing secret" in line else line)

@@ -1,0 +1,138 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class WebhookEventStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSING = "processing", "Processing"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored"
+    FAILED = "failed", "Failed"
+    DEAD = "dead", "Dead"
+    DUPLICATE = "duplicate", "Duplicate"
+    REJECTED = "rejected", "Rejected"
+
+
+class SignatureResult(models.TextChoices):
+    VALID = "valid", "Valid"
+    MISSING = "missing", "Missing"
+    NO_SECRET_PROVIDED = "no_secret_provided", "no-secret-provided"
+    INVALID = "invalid", "Invalid"
+    UNVERIFIED = "unverified", "Not verified (no secret configured)"
+    NOT_CHECKED = "not_checked", "Not checked"
+
+
+class AttemptTrigger(models.TextChoices):
+    DELIVERY = "delivery", "Delivery"
+    RETRY = "retry", "Automatic retry"
+    RECOVERY = "recovery", "Recovery sweep"
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Management command"
+    API = "api", "REST API"
+
+
+class AttemptOutcome(models.TextChoices):
+    RUNNING = "running", "Running"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored"
+    FAILED = "failed", "Failed"
+
+
+class WebhookEvent(models.Model):
+    """One HTTP delivery to the webhook endpoint, exactly as it arrived."""
+
+    trigger_event = models.CharField(max_length=64, blank=True)
+    booking_uid = models.CharField(max_length=255, blank=True)
+    booking_id = models.BigIntegerField(null=True, blank=True)
+    attendee_email = models.CharField(max_length=254, blank=True)
+    event_created_at = models.DateTimeField(
+        null=True, blank=True, help_text="The signed `createdAt` of the delivery."
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+    raw_body = models.BinaryField(
+        blank=True, default=b"", help_text="Exact bytes received (signature covers these)."
+    )
+    body_size = models.PositiveIntegerField(default=0)
+    body_truncated = models.BooleanField(default=False)
+    headers = models.JSONField(default=dict, blank=True, help_text="Secrets and signatures masked.")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    content_type = models.CharField(max_length=255, blank=True)
+    webhook_version = models.CharField(max_length=32, blank=True)
+    signature_result = models.CharField(
+        max_length=20, choices=SignatureResult.choices, default=SignatureResult.NOT_CHECKED
+    )
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="sha256 of the raw body.")
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+    )
+    status = models.CharField(
+        max_length=20, choices=WebhookEventStatus.choices, default=WebhookEventStatus.RECEIVED
+    )
+    status_reason = models.TextField(
+        blank=True, help_text="Why the event was ignored or rejected."
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_traceback = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    meeting = models.ForeignKey(
+        "meetings.Meeting",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhook_events",
+    )
+
+    class Meta:
+        db_table = "webhook_events"
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["-received_at", "-id"], name="wh_received_idx"),
+            models.Index(fields=["status", "-received_at"], name="wh_status_received_idx"),
+            models.Index(fields=["trigger_event", "-received_at"], name="wh_trigger_received_idx"),
+            models.Index(fields=["booking_uid"], name="wh_booking_uid_idx"),
+            models.Index(fields=["attendee_email"], name="wh_attendee_email_idx"),
+            models.Index(fields=["fingerprint"], name="wh_fingerprint_idx"),
+            models.Index(fields=["meeting", "received_at"], name="wh_meeting_idx"),
+        ]
+        constraints = [
+            # At most one original per body: concurrent identical deliveries cannot both be
+            # processed; the loser is stored as a duplicate of the winner.
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=Q(duplicate_of__isnull=True) & ~Q(fingerprint="") & ~Q(status="rejected"),
+                name="wh_one_original_per_fingerprint",
+            ),
+        ]
+        permissions = [("reprocess_webhookevent", "Can reprocess webhook events")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.trigger_event or '?'} {self.booking_uid}".strip()
+
+
+class ProcessingAttempt(models.Model):
+    """One processing run of a webhook event."""
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="processing_attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=20, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING
+    )
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    started_via = models.CharField(max_length=20, choices=AttemptTrigger.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["event", "started_at"], name="attempt_event_idx")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of event #{self.event_id}: {self.outcome}"

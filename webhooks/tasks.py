@@ -1,0 +1,12 @@
+"""Background tasks (django-tasks): inline with ImmediateBackend, `db_worker` in production."""
+
+from django_tasks import task
+
+from .models import AttemptTrigger
+
+
+@task()
+def process_webhook_event(event_id: int, via: str = AttemptTrigger.DELIVERY) -> str:
+    from .services import process_event
+
+    return process_event(event_id=event_id, via=AttemptTrigger(via)).status
