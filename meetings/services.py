@@ -52,11 +52,11 @@ def apply_calcom_event(*, event: CalComEvent, source: WebhookEvent | None = None
             ),
         )
 
-    known_uids = set(meeting.uids.values_list("uid", flat=True))
     facts = status_mapping.EventFacts(
         trigger=event.trigger,
         occurred_at=event.occurred_at,
-        reschedules_this_meeting=bool(event.reschedule_uid) and event.reschedule_uid in known_uids,
+        # The uid it reschedules is now an alias of this meeting (linked under the lock).
+        reschedules_this_meeting=bool(event.reschedule_uid),
         no_show_marks=event.no_show_marks,
     )
     state = status_mapping.MeetingState(
@@ -67,7 +67,6 @@ def apply_calcom_event(*, event: CalComEvent, source: WebhookEvent | None = None
         payment_status=meeting.payment_status,
     )
     plan = status_mapping.plan_transition(facts=facts, state=state)
-    _link_uids(meeting=meeting, uids=uids, known=known_uids)
 
     if plan.ignored:
         return ApplyResult(meeting=meeting, plan=plan, created=created)
@@ -98,9 +97,10 @@ def _lock_meeting(
                 uids=uids, booking_ids=booking_ids
             ):
                 continue
-            if len(locked) == 1:
-                return locked[0], False
-            return _merge_meetings(meetings=locked), False
+            meeting = locked[0] if len(locked) == 1 else _merge_meetings(meetings=locked)
+            if not _link_uids(meeting=meeting, uids=uids):
+                continue  # a uid of this event was just given to another meeting: merge them
+            return meeting, False
         if not event.uid:
             return None, False
         try:
@@ -147,12 +147,21 @@ def _merge_meetings(*, meetings: list[Meeting]) -> Meeting:
     return survivor
 
 
-def _link_uids(*, meeting: Meeting, uids: list[str], known: set[str]) -> None:
-    missing = [uid for uid in uids if uid not in known]
-    if missing:
-        BookingUid.objects.bulk_create(
-            [BookingUid(uid=uid, meeting=meeting) for uid in missing], ignore_conflicts=True
-        )
+def _link_uids(*, meeting: Meeting, uids: list[str]) -> bool:
+    """Make every uid of the event an alias of `meeting`. False if one belongs to another
+    meeting (created concurrently for the same chain); the caller then looks again and merges."""
+    known = set(BookingUid.objects.filter(uid__in=uids).values_list("uid", "meeting_id"))
+    if any(meeting_id != meeting.id for _, meeting_id in known):
+        return False
+    missing = [uid for uid in uids if uid not in {uid for uid, _ in known}]
+    if not missing:
+        return True
+    try:
+        with transaction.atomic():
+            BookingUid.objects.bulk_create([BookingUid(uid=uid, meeting=meeting) for uid in missing])
+    except IntegrityError:
+        return False
+    return True
 
 
 def _apply_plan(
