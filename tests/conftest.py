@@ -64,3 +64,4 @@ def deliver(client, webhook_secret):
         return client.generic("POST", path, raw, content_type=content_type, **extra)
 
     return _deliver
+from tests.conftest_calcom import *  # noqa: F401,F403  (calcom_server, calcom_settings, calcom_unreachable_url)

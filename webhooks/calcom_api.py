@@ -19,8 +19,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
@@ -171,7 +171,7 @@ class CalComWebhook:
     subscriber_url: str
     triggers: tuple[str, ...]
     active: bool | None
-    secret: str | None
+    secret: str | None = field(repr=False)
     payload_template: str | None
     event_type_id: int | None
     api_version: ApiVersion
@@ -226,6 +226,7 @@ class CalComClient:
         max_retries: int = 3,
         backoff_seconds: float = 0.5,
         session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not api_key:
             raise CalComConfigurationError("CAL_COM_API_KEY is not set")
@@ -235,6 +236,7 @@ class CalComClient:
         self.max_retries = max(0, max_retries)
         self.backoff_seconds = max(0.0, backoff_seconds)
         self._session = session or requests.Session()
+        self._sleep = sleep  # injectable so tests can observe backoff without waiting
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
 
     def __repr__(self) -> str:  # the key stays out of debug output too
@@ -253,7 +255,9 @@ class CalComClient:
             timeout_seconds=(
                 timeout_seconds if timeout_seconds is not None else settings.CAL_COM_API_TIMEOUT
             ),
-            max_retries=max_retries if max_retries is not None else settings.CAL_COM_API_MAX_RETRIES,
+            max_retries=max_retries
+            if max_retries is not None
+            else settings.CAL_COM_API_MAX_RETRIES,
             backoff_seconds=settings.CAL_COM_API_BACKOFF_SECONDS,
         )
 
@@ -308,9 +312,14 @@ class CalComClient:
                     delay = self._backoff_delay(attempt=attempt)
                     logger.warning(
                         "Cal.com API %s %s failed (%s); retrying in %.2fs (retry %d of %d)",
-                        method, path, reason, delay, attempt + 1, self.max_retries,
+                        method,
+                        path,
+                        reason,
+                        delay,
+                        attempt + 1,
+                        self.max_retries,
                     )
-                    time.sleep(delay)
+                    self._sleep(delay)
                     attempt += 1
                     continue
                 # `from None`: the library exception's text and traceback contain the full URL.
@@ -326,17 +335,24 @@ class CalComClient:
             )
             status = response.status_code
             retryable_status = status == 429 or status >= 500
-            if retryable_status and attempt < self.max_retries and (
-                may_repeat or status in NOT_PROCESSED_STATUSES
+            if (
+                retryable_status
+                and attempt < self.max_retries
+                and (may_repeat or status in NOT_PROCESSED_STATUSES)
             ):
                 delay = self._retry_after_delay(response=response)
                 if delay is None:
                     delay = self._backoff_delay(attempt=attempt)
                 logger.warning(
                     "Cal.com API %s %s answered %s; retrying in %.2fs (retry %d of %d)",
-                    method, path, status, delay, attempt + 1, self.max_retries,
+                    method,
+                    path,
+                    status,
+                    delay,
+                    attempt + 1,
+                    self.max_retries,
                 )
-                time.sleep(delay)
+                self._sleep(delay)
                 attempt += 1
                 continue
             return self._decode(response=response, method=method, path=path)
@@ -406,9 +422,15 @@ class CalComClient:
             if secret:
                 payload["secret"] = secret
             body = self.request("POST", "/v2/webhooks", json=payload)
-            return CalComWebhook.from_v2(data=_v2_data(body=body, method="POST", path="/v2/webhooks"))
+            return CalComWebhook.from_v2(
+                data=_v2_data(body=body, method="POST", path="/v2/webhooks")
+            )
         # v1's schema is strict: only send keys it knows, and no nulls it might not accept.
-        payload = {"subscriberUrl": subscriber_url, "eventTriggers": list(triggers), "active": active}
+        payload = {
+            "subscriberUrl": subscriber_url,
+            "eventTriggers": list(triggers),
+            "active": active,
+        }
         if secret:
             payload["secret"] = secret
         if payload_template:
@@ -559,5 +581,7 @@ def _v2_data(*, body: Any, method: str, path: str) -> Any:
 def _v1_item(*, body: Any, method: str, path: str) -> Mapping[str, Any]:
     item = body.get("webhook") if isinstance(body, dict) else None
     if not isinstance(item, dict):
-        raise CalComBadResponseError("expected {webhook: {...}}", status=200, method=method, path=path)
+        raise CalComBadResponseError(
+            "expected {webhook: {...}}", status=200, method=method, path=path
+        )
     return item

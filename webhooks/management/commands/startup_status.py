@@ -33,6 +33,11 @@ class Command(BaseCommand):
                 "  signing secret: NOT CONFIGURED - deliveries are accepted unverified "
                 "(set CAL_COM_WEBHOOK_SECRET; production refuses to start without it)"
             )
+        if settings.CAL_COM_API_KEY:
+            # Asks Cal.com (short timeout, never raises) whether it delivers to webhook_url.
+            from webhooks.registration import describe_registration
+
+            lines.append(f"  {describe_registration()}")
         lines.append("  create an admin user: .venv/bin/python manage.py createsuperuser")
         lines.append("")
         style = self.style.WARNING if not secrets else self.style.SUCCESS
