@@ -14,6 +14,9 @@ class NotificationChannel(models.TextChoices):
 
 class NotificationStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    # Claimed by one worker, which is talking to the mail server or Slack right now; the claim
+    # expires at next_attempt_at so a crashed worker's row is picked up again by the sweep.
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
 
@@ -37,8 +40,12 @@ class Notification(models.Model):
     status = models.CharField(
         max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
     )
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Send attempts so far.")
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Pending: when the next attempt is due. Sending: when the claim expires.",
+    )
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -55,6 +62,7 @@ class Notification(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due_idx")]
+        permissions = [("resend_notification", "Can resend HIT notifications")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.channel}:{self.recipient}"

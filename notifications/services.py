@@ -1,58 +1,295 @@
-"""HIT notifications: an outbox written with the meeting change, sent after commit."""
+"""HIT notifications: an outbox written with the meeting change, sent after commit.
+
+`queue_hit_notifications` runs inside the webhook processing transaction and only writes rows;
+the unique constraint (meeting, kind, channel, recipient) makes every duplicate delivery,
+replay or concurrent run a no-op. Sending happens after commit, one row at a time: a worker
+claims the row (status `sending`, under a row lock), talks to the mail server or Slack outside
+any transaction, then records the outcome. Failures are retried with exponential backoff and
+never reach the webhook processing.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from meetings.models import Meeting
+from meetings.status_mapping import STATUS_TABLE
+
+from .channels import LOG_RECIPIENT, SENDERS, SLACK_RECIPIENT
+from .content import build_hit_message
 from .models import Notification, NotificationChannel, NotificationStatus
+from .selectors import due_notification_ids, due_notification_ids_for_meeting
+
+if TYPE_CHECKING:
+    from webhooks.models import WebhookEvent
 
 logger = logging.getLogger("notifications")
 
+# How long a worker's claim on a row lasts; far longer than a send can take (EMAIL_TIMEOUT and
+# HIT_SLACK_TIMEOUT are seconds). After it, the sweep treats the worker as dead and sends again.
+SENDING_CLAIM = timedelta(minutes=5)
+_ERROR_LIMIT = 2000
 
-def hit_recipients(*, meeting) -> list[tuple[str, str]]:
-    """(channel, recipient) pairs for a HIT notification about this meeting."""
-    pairs: list[tuple[str, str]] = [(NotificationChannel.LOG, "log")]
+
+def hit_trigger_enabled(*, kind: str, trigger: str = "") -> bool:
+    """Whether HIT_TRIGGERS asks for notifications of this kind from this Cal.com trigger.
+
+    Without a trigger (no webhook event at hand) any enabled trigger that yields the kind counts.
+    """
+    enabled = set(settings.HIT_TRIGGERS)
+    if trigger:
+        return trigger in enabled
+    return any(rule.hit == kind and name in enabled for name, rule in STATUS_TABLE.items())
+
+
+def hit_recipients(*, meeting: Meeting) -> list[tuple[str, str]]:
+    """(channel, recipient) pairs for a HIT notification about this meeting.
+
+    A channel listed in HIT_CHANNELS but without configuration (no e-mail recipient, no Slack
+    URL) yields nothing. E-mail addresses are lower-cased so that one person is one recipient.
+    """
+    channels = {channel.strip().lower() for channel in settings.HIT_CHANNELS}
+    pairs: list[tuple[str, str]] = []
+    if NotificationChannel.EMAIL in channels:
+        addresses: list[str] = []
+        owner = meeting.target.owner if meeting.target_id and meeting.target else None
+        if owner is not None and owner.is_active and owner.email:
+            addresses.append(owner.email)
+        addresses.extend(settings.HIT_NOTIFY_EMAILS)
+        for address in dict.fromkeys(a.strip().lower() for a in addresses if a.strip()):
+            pairs.append((NotificationChannel.EMAIL, address))
+    if NotificationChannel.SLACK in channels and settings.HIT_SLACK_WEBHOOK_URL:
+        pairs.append((NotificationChannel.SLACK, SLACK_RECIPIENT))
+    if NotificationChannel.LOG in channels:
+        pairs.append((NotificationChannel.LOG, LOG_RECIPIENT))
     return pairs
 
 
-def queue_hit_notifications(*, meeting, kind: str, event=None) -> list[Notification]:
+def queue_hit_notifications(
+    *, meeting: Meeting, kind: str, event: WebhookEvent | None = None
+) -> list[Notification]:
     """Write one outbox row per (channel, recipient), at most once ever per meeting and kind.
 
     Runs inside the caller's transaction (the meeting change); sending happens after commit.
+    Returns the meeting's rows of this kind (old and new); none when the trigger is switched off.
     """
+    trigger = event.trigger_event if event is not None else ""
+    if not hit_trigger_enabled(kind=kind, trigger=trigger):
+        return []
     rows = [
-        Notification(
-            kind=kind, meeting=meeting, event=event, channel=channel, recipient=recipient
-        )
+        Notification(kind=kind, meeting=meeting, event=event, channel=channel, recipient=recipient)
         for channel, recipient in hit_recipients(meeting=meeting)
     ]
-    # The unique constraint makes duplicates, replays and concurrent runs no-ops.
+    # The unique constraint makes duplicates, replays and concurrent runs no-ops (ON CONFLICT DO
+    # NOTHING / INSERT OR IGNORE): the first transaction to commit wins, the others insert nothing.
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    pending = list(
-        Notification.objects.filter(
-            meeting=meeting, kind=kind, status=NotificationStatus.PENDING, attempts=0
-        ).values_list("id", flat=True)
-    )
-    transaction.on_commit(lambda: [send_notification(notification_id=pk) for pk in pending])
-    return list(Notification.objects.filter(meeting=meeting, kind=kind))
+    due = due_notification_ids_for_meeting(meeting_id=meeting.pk, kind=kind, now=timezone.now())
+    if due:
+        transaction.on_commit(lambda: enqueue_sending(notification_ids=due), robust=True)
+    return list(Notification.objects.filter(meeting=meeting, kind=kind).order_by("id"))
 
 
-def send_notification(*, notification_id: int) -> Notification:
-    from django.utils import timezone
+def enqueue_sending(*, notification_ids: Iterable[int], run_after: datetime | None = None) -> None:
+    """Hand rows to the task backend (inline by default). Never raises.
 
+    A backend that cannot defer (ImmediateBackend) gets no delayed retries: the row stays
+    pending with its next_attempt_at and `send_due_notifications` sends it when it is due.
+    If enqueueing fails the row stays pending too, and the sweep picks it up.
+    """
+    from .tasks import send_notification_task
+
+    try:
+        task = send_notification_task
+        if run_after is not None:
+            if not task.get_backend().supports_defer:
+                return
+            task = task.using(run_after=run_after)
+        for notification_id in notification_ids:
+            task.enqueue(notification_id=notification_id)
+    except Exception:
+        logger.exception("could not enqueue sending of notifications %s", list(notification_ids))
+
+
+def retry_delay(*, attempts: int) -> timedelta:
+    """Exponential backoff: the base delay after the first failure, doubled after each one."""
+    return timedelta(seconds=settings.HIT_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+
+
+def send_notification(*, notification_id: int) -> Notification | None:
+    """Send one row if it is due and nobody else is sending it; record the outcome on it.
+
+    Channel failures (SMTP down, Slack outage, a template error) never escape: they are stored
+    on the row, which is retried later or marked failed once HIT_MAX_ATTEMPTS is reached.
+    Returns the row as it is now (None if it was deleted with its meeting).
+    """
+    notification = _claim(notification_id=notification_id)
+    if notification is None:
+        return Notification.objects.filter(pk=notification_id).first()
+    return _deliver(notification=notification)
+
+
+def _deliver(*, notification: Notification) -> Notification:
+    """Send a row this worker has claimed, outside any transaction, and record the outcome."""
+    try:
+        meeting = Meeting.objects.select_related("target").get(pk=notification.meeting_id)
+        message = build_hit_message(meeting=meeting, kind=notification.kind)
+        sender = SENDERS[notification.channel]
+        sender(recipient=notification.recipient, message=message, notification_id=notification.pk)
+    except Exception as exc:
+        return _record_failure(notification_id=notification.pk, exc=exc)
+    return _record_success(notification_id=notification.pk)
+
+
+def _claim(*, notification_id: int) -> Notification | None:
+    """Take the row for this worker, or None when it is sent, failed, not due or being sent.
+
+    The row lock serialises concurrent claims; the status change commits before any I/O, so a
+    second worker (or sweep) sees `sending` and leaves the row alone.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update().filter(pk=notification_id).first()
+        if notification is None or not _is_due(notification=notification, now=now):
+            return None
+        notification.status = NotificationStatus.SENDING
+        notification.attempts += 1
+        notification.next_attempt_at = now + SENDING_CLAIM
+        notification.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
+    return notification
+
+
+def _is_due(*, notification: Notification, now: datetime) -> bool:
+    if notification.status == NotificationStatus.PENDING:
+        return notification.next_attempt_at is None or notification.next_attempt_at <= now
+    if notification.status == NotificationStatus.SENDING:
+        # The worker holding the claim died mid-send (its claim expired).
+        return notification.next_attempt_at is not None and notification.next_attempt_at <= now
+    return False
+
+
+def _record_success(*, notification_id: int) -> Notification:
+    now = timezone.now()
     with transaction.atomic():
         notification = Notification.objects.select_for_update().get(pk=notification_id)
-        if notification.status == NotificationStatus.SENT:
-            return notification
-        notification.attempts += 1
-        logger.info(
-            "HIT %s meeting=%s recipient=%s", notification.kind, notification.meeting_id,
-            notification.recipient,
-        )
         notification.status = NotificationStatus.SENT
-        notification.sent_at = timezone.now()
+        notification.sent_at = now
+        notification.next_attempt_at = None
+        notification.last_error = ""
         notification.save()
+    logger.info(
+        "HIT notification sent id=%s kind=%s channel=%s meeting=%s attempt=%s",
+        notification.pk, notification.kind, notification.channel, notification.meeting_id,
+        notification.attempts,
+    )
     return notification
+
+
+def _record_failure(*, notification_id: int, exc: Exception) -> Notification:
+    error = f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT]
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update().get(pk=notification_id)
+        notification.last_error = error
+        if notification.attempts >= settings.HIT_MAX_ATTEMPTS:
+            notification.status = NotificationStatus.FAILED
+            notification.next_attempt_at = None
+        else:
+            notification.status = NotificationStatus.PENDING
+            run_after = timezone.now() + retry_delay(attempts=notification.attempts)
+            notification.next_attempt_at = run_after
+            transaction.on_commit(
+                lambda: enqueue_sending(notification_ids=[notification_id], run_after=run_after),
+                robust=True,
+            )
+        notification.save()
+    logger.warning(
+        "HIT notification not sent id=%s channel=%s recipient=%s attempt=%s status=%s "
+        "next_attempt_at=%s error=%s",
+        notification.pk, notification.channel, notification.recipient, notification.attempts,
+        notification.status, notification.next_attempt_at, error,
+    )
+    return notification
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    skipped: int = 0  # taken by another worker meanwhile, or deleted
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.retrying + self.failed + self.skipped
+
+
+def send_due_notifications(*, limit: int = 500) -> SweepResult:
+    """Send every row that is due: never tried, due for a retry, or abandoned by a dead worker.
+
+    Safe to run from any number of processes at once (rows are claimed one by one). Run it
+    periodically (`manage.py send_due_notifications`); it is how retries happen on a task
+    backend that cannot defer, and the safety net for lost enqueues on one that can.
+    """
+    counts = {"sent": 0, "retrying": 0, "failed": 0, "skipped": 0}
+    for notification_id in due_notification_ids(now=timezone.now(), limit=limit):
+        claimed = _claim(notification_id=notification_id)
+        if claimed is None:
+            counts["skipped"] += 1
+            continue
+        notification = _deliver(notification=claimed)
+        if notification.status == NotificationStatus.SENT:
+            counts["sent"] += 1
+        elif notification.status == NotificationStatus.FAILED:
+            counts["failed"] += 1
+        else:
+            counts["retrying"] += 1
+    return SweepResult(**counts)
+
+
+@dataclass(frozen=True)
+class ResendResult:
+    queued: list[Notification] = field(default_factory=list)
+    skipped: list[tuple[Notification, str]] = field(default_factory=list)  # (row, why)
+
+
+def resend_notifications(*, notification_ids: Iterable[int], user=None) -> ResendResult:
+    """Staff resend: rows that are pending or failed start over with a fresh set of attempts.
+
+    Rows already sent are left alone (each recipient hears about a HIT once), and so are rows
+    that a worker is sending right now. With the inline task backend the send happens before
+    this returns.
+    """
+    queued_ids: list[int] = []
+    skipped: list[tuple[Notification, str]] = []
+    with transaction.atomic():
+        for notification in Notification.objects.select_for_update().filter(
+            pk__in=list(notification_ids)
+        ).order_by("id"):
+            if notification.status == NotificationStatus.SENT:
+                skipped.append((notification, "already sent"))
+                continue
+            if notification.status == NotificationStatus.SENDING and not _is_due(
+                notification=notification, now=timezone.now()
+            ):
+                skipped.append((notification, "being sent right now"))
+                continue
+            notification.status = NotificationStatus.PENDING
+            notification.attempts = 0
+            notification.next_attempt_at = None
+            notification.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
+            queued_ids.append(notification.pk)
+        if queued_ids:
+            logger.info(
+                "HIT notifications %s queued for resending by %s",
+                queued_ids, getattr(user, "username", None) or "system",
+            )
+            transaction.on_commit(lambda: enqueue_sending(notification_ids=queued_ids), robust=True)
+    queued = list(Notification.objects.filter(pk__in=queued_ids).order_by("id"))
+    return ResendResult(queued=queued, skipped=skipped)
