@@ -48,3 +48,25 @@ def target_for_emails(*, emails: Iterable[str]) -> Target | None:
     matches = Target.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
     targets = {target.email_lower: target for target in matches}
     return next((targets[email] for email in emails if email in targets), None)
+
+
+# --- REST API ----------------------------------------------------------------------------------
+
+
+def meeting_list() -> QuerySet[Meeting]:
+    """Meetings for the API list, newest start first (the table's own ordering, indexed)."""
+    return Meeting.objects.select_related("target").order_by("-start_time", "-id")
+
+
+def meeting_detail(*, meeting_id: int) -> Meeting | None:
+    """One meeting with its target and every booking uid of its reschedule chain."""
+    return (
+        Meeting.objects.select_related("target")
+        .prefetch_related("uids")
+        .filter(id=meeting_id)
+        .first()
+    )
+
+
+def target_list() -> QuerySet[Target]:
+    return Target.objects.select_related("owner").order_by("name", "email", "id")
