@@ -90,14 +90,14 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(root, dict):
         raise UnusableBody(f"body is a JSON {type(root).__name__}, expected an object")
     trigger = root.get("triggerEvent")
-    if not isinstance(trigger, str) or not trigger.strip():
+    if not isinstance(trigger, str) or not _text(trigger):
         raise UnusableBody("body has no `triggerEvent` string")
     return root
 
 
 def parse_event(root: dict[str, Any]) -> CalComEvent:
     """Normalise a decoded body (from `decode_body`) into a CalComEvent."""
-    trigger = root["triggerEvent"].strip()
+    trigger = _text(root["triggerEvent"])
     payload = root.get("payload")
     is_flat = trigger in FLAT_TRIGGERS and not isinstance(payload, dict)
     if is_flat:
@@ -177,7 +177,9 @@ def parse_datetime(value: Any) -> datetime | None:
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
-        return value.strip()
+        # NUL is valid JSON (\u0000) but PostgreSQL text cannot hold it: storing it would fail
+        # the delivery (500) on every retry. It carries no meaning in any Cal.com field.
+        return value.replace("\x00", "").strip()
     if isinstance(value, bool) or value is None:
         return ""
     if isinstance(value, (int, float)):

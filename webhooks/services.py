@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import random
 import time
 import traceback as traceback_module
-from collections.abc import Mapping
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from enum import Enum
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from meetings.services import apply_calcom_event
@@ -105,9 +112,9 @@ def record_rejected_delivery(
         webhook_version=headers.get("X-Cal-Webhook-Version", "")[:32],
         signature_result=signature_result,
     )
-    logger.warning(
-        "webhook rejected event_id=%s cause=%r signature=%s client=%s size=%s",
-        event.pk, reason, signature_result, client_ip, body_size,
+    log_fields(
+        level=logging.WARNING, what="webhook rejected", event_id=event.pk, outcome=event.status,
+        signature=signature_result, client=client_ip, size=body_size, cause=reason,
     )
     return event
 
@@ -172,10 +179,11 @@ def record_delivery(
     if original is None and event.status == WebhookEventStatus.RECEIVED and _runs_inline():
         # The embedded default has already processed it; answer with the real outcome.
         event.refresh_from_db(fields=["status"])
-    logger.info(
-        "webhook delivery event_id=%s trigger=%s uid=%s outcome=%s duplicate_of=%s ms=%.1f",
-        event.pk, event.trigger_event or "-", event.booking_uid or "-", event.status,
-        original.pk if original else "-", (time.monotonic() - started) * 1000,
+    log_fields(
+        level=logging.INFO, what="webhook delivery", event_id=event.pk,
+        trigger=event.trigger_event, uid=event.booking_uid, outcome=event.status,
+        duplicate_of=original.pk if original else None,
+        duration_ms=(time.monotonic() - started) * 1000,
     )
     if problem:
         return DeliveryResult(
@@ -273,10 +281,10 @@ def process_event(
             attempt.save()
     except Exception as exc:
         event = _record_failure(event_id=event_id, attempt=attempt, exc=exc)
-    logger.info(
-        "webhook processing event_id=%s trigger=%s uid=%s attempt=%s via=%s outcome=%s ms=%.1f",
-        event.pk, event.trigger_event or "-", event.booking_uid or "-", attempt.number, via,
-        event.status, (time.monotonic() - started) * 1000,
+    log_fields(
+        level=logging.INFO, what="webhook processing", event_id=event.pk,
+        trigger=event.trigger_event, uid=event.booking_uid, attempt=attempt.number, via=via,
+        outcome=event.status, duration_ms=(time.monotonic() - started) * 1000,
     )
     return event
 
@@ -344,18 +352,56 @@ _BOOKING_TRIGGERS = frozenset(
 
 
 def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception) -> WebhookEvent:
+    """Store a failed run; schedule the next attempt with backoff, or mark the event dead.
+
+    Backends that can defer (django-tasks-db) get the retry enqueued for `next_attempt_at`;
+    on the others (inline) the recovery sweep starts it once it is due.
+    """
     error = f"{type(exc).__name__}: {exc}"[:2000]
     trace = "".join(traceback_module.format_exception(exc))[-20000:]
-    logger.error("webhook processing failed event_id=%s error=%s", event_id, error)
+    try:
+        event = _store_failure(event_id=event_id, attempt=attempt, error=error, trace=trace)
+    except Exception:
+        # Could not even record it (the database is gone): say what failed; the event stays
+        # `processing` and the recovery sweep runs it again.
+        log_fields(
+            level=logging.ERROR, what="webhook processing failed", event_id=event_id,
+            attempt=attempt.number, outcome="unrecorded", error=error,
+        )
+        raise
+    log_fields(
+        level=logging.ERROR, what="webhook processing failed", event_id=event_id,
+        trigger=event.trigger_event, uid=event.booking_uid, attempt=attempt.number,
+        outcome=event.status, next_attempt_at=event.next_attempt_at, error=error,
+    )
+    return event
+
+
+def _store_failure(
+    *, event_id: int, attempt: ProcessingAttempt, error: str, trace: str
+) -> WebhookEvent:
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event_id)
-        event.status = WebhookEventStatus.FAILED
+        now = timezone.now()
+        if event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            event.status = WebhookEventStatus.DEAD
+            event.next_attempt_at = None
+        else:
+            event.status = WebhookEventStatus.FAILED
+            event.next_attempt_at = now + retry_delay(attempt_number=event.attempts)
         event.last_error = error
         event.last_traceback = trace
-        event.save(update_fields=["status", "last_error", "last_traceback"])
+        event.save(update_fields=["status", "next_attempt_at", "last_error", "last_traceback"])
         ProcessingAttempt.objects.filter(pk=attempt.pk).update(
-            outcome=AttemptOutcome.FAILED, error=error, traceback=trace, finished_at=timezone.now()
+            outcome=AttemptOutcome.FAILED, error=error, traceback=trace, finished_at=now
         )
+        if event.status == WebhookEventStatus.FAILED and backend_can_defer():
+            run_after = event.next_attempt_at
+            transaction.on_commit(
+                lambda: enqueue_processing_at(
+                    event_id=event_id, via=AttemptTrigger.RETRY, run_after=run_after
+                )
+            )
     return event
 
 
@@ -367,3 +413,883 @@ def reprocess_event(*, event_id: int, user=None, force: bool = False, via=Attemp
         mode=ProcessingMode.FORCE if force else ProcessingMode.REPROCESS,
         user=user,
     )
+
+
+# --- Structured log lines ---------------------------------------------------------------------
+
+
+def log_fields(*, level: int, what: str, **fields) -> None:
+    """One log line: `what key=value …`, values with spaces JSON-quoted, empty ones as `-`.
+
+    The fields also ride on the record (`extra`), so LOG_FORMAT=json emits them as JSON keys.
+    """
+    text = " ".join(f"{key}={_log_value(value)}" for key, value in fields.items())
+    logger.log(level, "%s %s", what, text, extra=fields)
+
+
+def _log_value(value) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if any(char.isspace() for char in text) or '"' in text or "=" in text:
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+# --- Retries and recovery ---------------------------------------------------------------------
+
+_ABANDONED_RUN = "the worker stopped during this attempt (killed, crashed or lost its database)"
+_RECOVERY_BATCH_SIZE = 500
+
+
+def retry_delay(*, attempt_number: int) -> timedelta:
+    """How long to wait after failed attempt `attempt_number` (1-based) before the next one.
+
+    Exponential from WEBHOOK_RETRY_BASE_SECONDS, capped at WEBHOOK_RETRY_MAX_SECONDS; the upper
+    half is random ("equal jitter"), so events that failed together do not retry in step.
+    """
+    exponent = min(max(attempt_number - 1, 0), 32)
+    ceiling = min(
+        settings.WEBHOOK_RETRY_BASE_SECONDS * 2**exponent, settings.WEBHOOK_RETRY_MAX_SECONDS
+    )
+    return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
+
+
+def backend_can_defer() -> bool:
+    """Whether the task backend runs tasks later by itself (django-tasks-db: `run_after`)."""
+    from .tasks import process_webhook_event
+
+    try:
+        return bool(process_webhook_event.get_backend().supports_defer)
+    except Exception:
+        return False
+
+
+def enqueue_processing_at(*, event_id: int, via: AttemptTrigger, run_after: datetime) -> None:
+    """Enqueue a run for later. If that fails the event keeps its next_attempt_at and the
+    recovery sweep starts it once it is overdue."""
+    from .tasks import process_webhook_event
+
+    try:
+        process_webhook_event.using(run_after=run_after).enqueue(event_id=event_id, via=str(via))
+    except Exception:
+        logger.exception("could not enqueue the retry of event_id=%s", event_id)
+
+
+@dataclass(frozen=True)
+class _StuckEvent:
+    id: int
+    status: str
+    attempts: int
+
+
+def recover_stuck_events(*, older_than: timedelta) -> int:
+    """Enqueue again what a healthy pipeline would have finished by now; returns how many.
+
+    - `received` for longer than `older_than`: its enqueue was lost (the process died between
+      commit and enqueue, or the task backend was down).
+    - `processing` whose last attempt started more than `older_than` ago: its worker died
+      mid-run. A live run holds the event's row lock for its whole transaction and locked rows
+      are skipped, so a slow but live run is never taken over. The abandoned attempt is closed
+      as failed; an event whose runs keep killing workers is `dead` after WEBHOOK_MAX_ATTEMPTS.
+    - `failed` with its retry due: as soon as it is due when the backend cannot defer (inline);
+      on django-tasks-db, which runs the scheduled retry itself, only once it is overdue by
+      `older_than` (the retry task was lost).
+    Every event enqueued here gets `next_attempt_at = now + older_than` as a lease, so
+    overlapping sweeps (several hosts, a cron line beside a loop) do not enqueue it twice.
+    """
+    now = timezone.now()
+    cutoff = now - older_than
+    retry_cutoff = cutoff if backend_can_defer() else now
+    lease_free = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now)
+    received = WebhookEvent.objects.filter(
+        lease_free, status=WebhookEventStatus.RECEIVED, received_at__lte=cutoff
+    )
+    processing = (
+        WebhookEvent.objects.filter(lease_free, status=WebhookEventStatus.PROCESSING)
+        .annotate(last_started=Max("processing_attempts__started_at"))
+        .filter(Q(last_started__lte=cutoff) | Q(last_started__isnull=True, received_at__lte=cutoff))
+    )
+    failed = WebhookEvent.objects.filter(status=WebhookEventStatus.FAILED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=retry_cutoff)
+    )
+    candidates = sorted(
+        {
+            _StuckEvent(*row)
+            for queryset in (received, processing, failed)
+            for row in queryset.values_list("id", "status", "attempts")
+        },
+        key=lambda stuck: stuck.id,
+    )
+    enqueued = dead = 0
+    for start in range(0, len(candidates), _RECOVERY_BATCH_SIZE):
+        batch = candidates[start : start + _RECOVERY_BATCH_SIZE]
+        batch_enqueued, batch_dead = _recover_batch(
+            batch=batch, now=now, retry_cutoff=retry_cutoff, lease=now + older_than
+        )
+        enqueued += batch_enqueued
+        dead += batch_dead
+    if candidates:
+        log_fields(
+            level=logging.WARNING,
+            what="webhook recovery",
+            found=len(candidates),
+            enqueued=enqueued,
+            dead=dead,
+            older_than_s=older_than.total_seconds(),
+        )
+    return enqueued
+
+
+def _recover_batch(
+    *, batch: list[_StuckEvent], now: datetime, retry_cutoff: datetime, lease: datetime
+) -> tuple[int, int]:
+    expected = {stuck.id: stuck for stuck in batch}
+    enqueued = dead = 0
+    with transaction.atomic():
+        # Rows locked by a live run, or by another sweep, are skipped; a row that changed since
+        # it was selected (claimed again, finished) is left alone.
+        locked = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk__in=expected)
+        for event in locked:
+            stuck = expected[event.pk]
+            if (event.status, event.attempts) != (stuck.status, stuck.attempts):
+                continue
+            # Another sweep may have leased it in between.
+            due_by = retry_cutoff if event.status == WebhookEventStatus.FAILED else now
+            if event.next_attempt_at is not None and event.next_attempt_at >= due_by:
+                continue
+            fields = ["next_attempt_at"]
+            if event.status == WebhookEventStatus.PROCESSING:
+                abandoned = ProcessingAttempt.objects.filter(
+                    event=event, outcome=AttemptOutcome.RUNNING
+                ).update(outcome=AttemptOutcome.FAILED, error=_ABANDONED_RUN, finished_at=now)
+                event.last_error = f"attempt {event.attempts}: {_ABANDONED_RUN}"
+                fields.append("last_error")
+                if abandoned and event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+                    event.status = WebhookEventStatus.DEAD
+                    event.next_attempt_at = None
+                    event.save(update_fields=[*fields, "status"])
+                    dead += 1
+                    continue
+            event.next_attempt_at = lease
+            event.save(update_fields=fields)
+            via = (
+                AttemptTrigger.RETRY
+                if event.status == WebhookEventStatus.FAILED
+                else AttemptTrigger.RECOVERY
+            )
+            transaction.on_commit(
+                lambda event_id=event.pk, via=via: enqueue_processing(event_id=event_id, via=via)
+            )
+            enqueued += 1
+    return enqueued, dead
+
+
+# --- Abuse limits for refused deliveries ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefusedDelivery:
+    event: WebhookEvent | None  # None: over the limit and only counted
+    rate_limited: bool
+
+
+def record_refused_delivery(
+    *,
+    raw_body: bytes,
+    body_size: int,
+    headers: Mapping[str, str],
+    client_ip: str | None,
+    content_type: str,
+    signature_result: SignatureResult,
+    reason: str,
+) -> RefusedDelivery:
+    """Record a refused delivery, unless its address is over the per-minute limit.
+
+    Past WEBHOOK_REJECTED_LIMIT_PER_MINUTE refusals from one address in a minute, one more
+    row says so (the marker) and the rest are only counted: on the marker, at each power of
+    two, and in the `vani_webhook_refused_rate_limited_total` metric. Junk cannot fill the
+    database, yet the flood stays visible. Only ever called after a delivery has been refused,
+    so valid Cal.com traffic is never limited.
+    """
+    from .metrics import REFUSED_RATE_LIMITED
+
+    limit = settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE
+    window = int(time.time() // 60)
+    address = client_ip or "unknown"
+    count_key = f"vani:refused:{address}:{window}"
+    marker_key = f"vani:refused-marker:{address}:{window}"
+    count = _count_in_cache(key=count_key)
+    record = dict(
+        raw_body=raw_body,
+        body_size=body_size,
+        headers=headers,
+        client_ip=client_ip,
+        content_type=content_type,
+        signature_result=signature_result,
+    )
+    if count is None or count <= limit:
+        return RefusedDelivery(
+            event=record_rejected_delivery(**record, reason=reason), rate_limited=False
+        )
+    REFUSED_RATE_LIMITED.inc()
+    suppressed = count - limit
+    summary = (
+        f"rate limited: more than {limit} refused deliveries in one minute from {address}; "
+        f"at least {suppressed} answered 429 and counted here, not stored (first cause: {reason})"
+    )
+    if suppressed == 1:
+        marker = record_rejected_delivery(**record, reason=summary)
+        _cache_quietly(lambda: cache.set(marker_key, marker.pk, timeout=180))
+        return RefusedDelivery(event=marker, rate_limited=True)
+    if suppressed & (suppressed - 1) == 0:  # a power of two: a handful of updates per flood
+        marker_id = _cache_quietly(lambda: cache.get(marker_key))
+        if marker_id:
+            WebhookEvent.objects.filter(pk=marker_id).update(status_reason=summary)
+    return RefusedDelivery(event=None, rate_limited=True)
+
+
+def _count_in_cache(*, key: str) -> int | None:
+    """Increment a per-minute counter; None when the cache is down (then nothing is limited)."""
+
+    def increment() -> int:
+        cache.add(key, 0, timeout=120)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=120)
+            return 1
+
+    return _cache_quietly(increment)
+
+
+def _cache_quietly(operation: Callable):
+    try:
+        return operation()
+    except Exception as exc:
+        log_fields(level=logging.WARNING, what="rate limiter cache unavailable", error=repr(exc))
+        return None
+
+
+# --- Reprocessing in bulk (reprocess_webhook_events) ------------------------------------------
+
+
+def reprocess_events(
+    *,
+    event_ids: Iterable[int],
+    force: bool = False,
+    user=None,
+    via: AttemptTrigger = AttemptTrigger.COMMAND,
+    on_event: Callable[[int, str], None] | None = None,
+) -> dict[str, int]:
+    """Replay events one by one through `reprocess_event`; returns how many ended how.
+
+    Keys are the resulting statuses, plus `skipped` (not runnable in this mode, e.g. already
+    processed without force, or being processed right now), `not allowed` (rejected
+    deliveries and duplicates) and `missing` (deleted meanwhile).
+    """
+    outcomes: dict[str, int] = {}
+    for event_id in event_ids:
+        attempts_before = (
+            WebhookEvent.objects.filter(pk=event_id).values_list("attempts", flat=True).first()
+        )
+        if attempts_before is None:
+            outcome = "missing"
+        else:
+            try:
+                event = reprocess_event(event_id=event_id, user=user, force=force, via=via)
+            except ReprocessNotAllowed:
+                outcome = "not allowed"
+            else:
+                outcome = event.status if event.attempts > attempts_before else "skipped"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if on_event is not None:
+            on_event(event_id, outcome)
+    return outcomes
+
+
+# --- Retention (prune_webhook_events) ---------------------------------------------------------
+
+NEVER_PRUNED = frozenset(
+    {WebhookEventStatus.RECEIVED, WebhookEventStatus.PROCESSING, WebhookEventStatus.FAILED}
+)
+# Duplicates go first, so that originals whose last duplicate expires in this run go too.
+_PRUNE_ORDER = (
+    WebhookEventStatus.DUPLICATE,
+    WebhookEventStatus.REJECTED,
+    WebhookEventStatus.IGNORED,
+    WebhookEventStatus.PROCESSED,
+    WebhookEventStatus.DEAD,
+)
+
+
+class InvalidRetention(ValueError):
+    """A retention setting names a status that cannot be pruned, or a negative age."""
+
+
+@dataclass
+class PruneReport:
+    dry_run: bool
+    by_status: dict[str, int] = field(default_factory=dict)  # deleted (or, dry run, would be)
+    # Past their retention but still named as `duplicate_of` by a kept duplicate: they stay
+    # until their duplicates go, so every stored duplicate can show what it duplicates.
+    kept_for_duplicates: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+
+def validate_retention(*, retention_days: Mapping[str, int]) -> None:
+    for status, days in retention_days.items():
+        if status in NEVER_PRUNED:
+            raise InvalidRetention(
+                f"{status} events are never pruned (they are still to be processed)"
+            )
+        if status not in WebhookEventStatus.values:
+            raise InvalidRetention(
+                f"unknown status {status!r} in the retention; "
+                f"known: {', '.join(sorted(set(WebhookEventStatus.values) - NEVER_PRUNED))}"
+            )
+        if days < 0:
+            raise InvalidRetention(f"retention of {status} events is negative ({days} days)")
+
+
+def prunable_events(*, status: str, days: int, now: datetime):
+    """Events of `status` older than their retention that no kept duplicate points to."""
+    from django.db.models import Exists, OuterRef
+
+    kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
+    return WebhookEvent.objects.filter(
+        status=status, received_at__lt=now - timedelta(days=days)
+    ).filter(~Exists(kept_duplicates))
+
+
+def prune_webhook_events(
+    *,
+    retention_days: Mapping[str, int],
+    now: datetime,
+    dry_run: bool = False,
+    batch_size: int = 1000,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> PruneReport:
+    """Delete events past their retention, in batches by primary key (short transactions, no
+    long lock on the table). Never touches received, processing or failed events.
+
+    `on_start(total)` is told how many will go, `on_batch(n)` after each deleted batch.
+    Processing attempts go with their event; audit rows and notifications that point to a
+    deleted event keep existing, with the link cleared (SET_NULL).
+    """
+    from django.db.models import Exists, OuterRef
+
+    validate_retention(retention_days=retention_days)
+    report = PruneReport(dry_run=dry_run)
+    plan = [(status, retention_days[status]) for status in _PRUNE_ORDER if status in retention_days]
+    if on_start is not None:
+        on_start(sum(prunable_events(status=s, days=d, now=now).count() for s, d in plan))
+    for status, days in plan:
+        deleted = 0
+        if dry_run:
+            deleted = prunable_events(status=status, days=days, now=now).count()
+        else:
+            while True:
+                with transaction.atomic():
+                    ids = list(
+                        prunable_events(status=status, days=days, now=now)
+                        .order_by("pk")
+                        .values_list("pk", flat=True)[:batch_size]
+                    )
+                    if not ids:
+                        break
+                    # Checked again at delete time: a duplicate may have arrived meanwhile.
+                    kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
+                    _, per_model = (
+                        WebhookEvent.objects.filter(pk__in=ids)
+                        .filter(~Exists(kept_duplicates))
+                        .delete()
+                    )
+                batch_deleted = per_model.get(WebhookEvent._meta.label, 0)
+                deleted += batch_deleted
+                if on_batch is not None:
+                    on_batch(batch_deleted)
+                if batch_deleted == 0:
+                    break
+        report.by_status[status] = deleted
+        report.kept_for_duplicates += (
+            WebhookEvent.objects.filter(status=status, received_at__lt=now - timedelta(days=days))
+            .filter(Exists(WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))))
+            .count()
+        )
+    log_fields(
+        level=logging.INFO,
+        what="webhook prune",
+        dry_run=dry_run,
+        deleted=report.total,
+        kept_for_duplicates=report.kept_for_duplicates,
+        **{f"deleted_{status}": count for status, count in report.by_status.items()},
+    )
+    return report
+
+
+# --- Sample deliveries (send_test_webhook) ------------------------------------------------------
+
+_SAMPLE_BOOKING_TRIGGERS = (
+    "BOOKING_CREATED",
+    "BOOKING_REQUESTED",
+    "BOOKING_RESCHEDULED",
+    "BOOKING_CANCELLED",
+    "BOOKING_REJECTED",
+    "BOOKING_PAID",
+    "BOOKING_PAYMENT_INITIATED",
+    "BOOKING_LOCATION_UPDATED",
+    "BOOKING_REASSIGNED",
+)
+SAMPLE_WEBHOOK_TRIGGERS: tuple[str, ...] = (
+    *_SAMPLE_BOOKING_TRIGGERS,
+    "MEETING_STARTED",
+    "MEETING_ENDED",
+    "BOOKING_NO_SHOW_UPDATED",
+    "AFTER_HOSTS_CAL_VIDEO_NO_SHOW",
+    "AFTER_GUESTS_CAL_VIDEO_NO_SHOW",
+    "RECORDING_READY",
+    "RECORDING_TRANSCRIPTION_GENERATED",
+    "OOO_CREATED",
+    "FORM_SUBMITTED",
+    "FORM_SUBMITTED_NO_EVENT",
+    "ROUTING_FORM_FALLBACK_HIT",
+    "INSTANT_MEETING",
+    "INSTANT_MEETING_ACCEPTED",
+    "DELEGATION_CREDENTIAL_ERROR",
+    "DELEGATION_CREDENTIAL_SECRET_ROTATED",
+    "DELEGATION_CREDENTIAL_SECRET_ROTATION_FAILED",
+    "DELEGATION_CREDENTIAL_ROTATION_REQUIRED",
+    "WRONG_ASSIGNMENT_REPORT",
+    "PING",
+)
+
+
+@dataclass(frozen=True)
+class SampleBooking:
+    """The booking a test delivery is about; pass the same uid to follow one booking around."""
+
+    uid: str
+    booking_id: int
+    attendee_email: str = "priya.shah@example.org"
+    attendee_name: str = "Priya Shah"
+    organizer_email: str = "alex@example.com"
+    organizer_name: str = "Alex Rivera"
+    reschedule_uid: str = ""
+
+
+def new_sample_booking(*, uid: str = "", booking_id: int | None = None, **fields) -> SampleBooking:
+    """A booking with a fresh Cal.com-like uid (22 alphanumerics) and id unless given."""
+    from django.utils.crypto import get_random_string
+
+    return SampleBooking(
+        uid=uid or get_random_string(22),
+        booking_id=booking_id if booking_id is not None else random.randint(100_000, 9_999_999),
+        **fields,
+    )
+
+
+def build_sample_webhook_body(
+    *, trigger: str, booking: SampleBooking, now: datetime | None = None
+) -> dict:
+    """A realistic Cal.com body (payload version 2021-10-20) for `trigger`, shaped like the
+    bodies Cal.com sends (shared/calcom/payloads), with a fresh `createdAt`.
+
+    Booking triggers get the CalendarEvent payload in the envelope; MEETING_STARTED/ENDED the
+    flat booking; the others their own family's payload.
+    """
+    if trigger not in SAMPLE_WEBHOOK_TRIGGERS:
+        raise ValueError(
+            f"unknown trigger {trigger!r}; one of: {', '.join(SAMPLE_WEBHOOK_TRIGGERS)}"
+        )
+    now = now or timezone.now()
+    start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    end = start + timedelta(minutes=30)
+    created_at = _calcom_time(now, milliseconds=True)
+    if trigger in ("MEETING_STARTED", "MEETING_ENDED"):
+        # Sent by Cal.com's cron at the booking's start or end: that moment is now.
+        if trigger == "MEETING_STARTED":
+            start, end = now, now + timedelta(minutes=30)
+        else:
+            start, end = now - timedelta(minutes=30), now
+        return {
+            "triggerEvent": trigger,
+            **_flat_booking(booking=booking, start=start, end=end, now=now),
+        }
+    payload = _sample_payload(trigger=trigger, booking=booking, start=start, end=end, now=now)
+    body = {"triggerEvent": trigger, "createdAt": created_at, "payload": payload}
+    if trigger.startswith("FORM_SUBMITTED") or trigger == "ROUTING_FORM_FALLBACK_HIT":
+        # Cal.com repeats each form answer at the envelope root (legacy rootData).
+        body = {"email": booking.attendee_email, "Company size": "51-200", **body}
+    return body
+
+
+def encode_webhook_body(body: dict) -> bytes:
+    """Bytes as Cal.com's JSON.stringify writes them: compact, non-ASCII as raw UTF-8."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class SampleDeliveryAnswer:
+    status: int
+    body: str
+    elapsed_ms: float
+
+
+def post_sample_webhook(
+    *, body: bytes, url: str, secret: str, timeout: float = 10.0
+) -> SampleDeliveryAnswer:
+    """POST `body` to `url` the way Cal.com does: signed with `secret` (or, without one, the
+    `no-secret-provided` marker Cal.com sends), JSON, version header, no redirects."""
+    import requests
+
+    from .signatures import NO_SECRET_SENTINEL, SIGNATURE_HEADER, sign_body
+
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign_body(body=body, secret=secret) if secret else NO_SECRET_SENTINEL,
+        "X-Cal-Webhook-Version": "2021-10-20",
+        "User-Agent": "vani-send-test-webhook",
+    }
+    started = time.monotonic()
+    response = requests.post(
+        url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+    )
+    return SampleDeliveryAnswer(
+        status=response.status_code,
+        body=response.text,
+        elapsed_ms=(time.monotonic() - started) * 1000,
+    )
+
+
+def _calcom_time(moment: datetime, *, milliseconds: bool = False) -> str:
+    text = moment.astimezone(dt_timezone.utc).isoformat(
+        timespec="milliseconds" if milliseconds else "seconds"
+    )
+    return text.replace("+00:00", "Z")
+
+
+def _person(*, name: str, email: str, time_zone: str, utc_offset: int) -> dict:
+    return {
+        "name": name,
+        "email": email,
+        "timeZone": time_zone,
+        "language": {"locale": "en"},
+        "utcOffset": utc_offset,
+    }
+
+
+def _responses(*, booking: SampleBooking) -> dict:
+    return {
+        "name": {"label": "your_name", "value": booking.attendee_name, "isHidden": False},
+        "email": {"label": "email_address", "value": booking.attendee_email, "isHidden": False},
+        "location": {
+            "label": "location",
+            "value": {"optionValue": "", "value": "integrations:daily"},
+            "isHidden": False,
+        },
+        "notes": {
+            "label": "additional_notes",
+            "value": "Sent by send_test_webhook",
+            "isHidden": False,
+        },
+        "guests": {"label": "additional_guests", "value": [], "isHidden": False},
+    }
+
+
+def _sample_payload(
+    *, trigger: str, booking: SampleBooking, start: datetime, end: datetime, now: datetime
+) -> dict:
+    title = f"30 Min Meeting between {booking.organizer_name} and {booking.attendee_name}"
+    organizer = _person(
+        name=booking.organizer_name,
+        email=booking.organizer_email,
+        time_zone="America/New_York",
+        utc_offset=-240,
+    )
+    attendee = _person(
+        name=booking.attendee_name,
+        email=booking.attendee_email,
+        time_zone="Europe/London",
+        utc_offset=60,
+    )
+    if trigger in _SAMPLE_BOOKING_TRIGGERS:
+        payload = {
+            "bookerUrl": "https://cal.com",
+            "type": "30min",
+            "title": title,
+            "description": "Sent by send_test_webhook",
+            "additionalNotes": "Sent by send_test_webhook",
+            "customInputs": {},
+            "startTime": _calcom_time(start),
+            "endTime": _calcom_time(end),
+            "organizer": {"id": 4821, "username": "alexrivera", "timeFormat": "h:mma", **organizer},
+            "attendees": [{**attendee, "firstName": "", "lastName": ""}],
+            "responses": _responses(booking=booking),
+            "userFieldsResponses": {},
+            "location": "integrations:daily",
+            "destinationCalendar": None,
+            "iCalUID": f"{booking.uid}@Cal.com",
+            "iCalSequence": 0,
+            "eventTypeId": 1180342,
+            "eventTitle": "30 Min Meeting",
+            "eventDescription": "A quick 30 minute intro call.",
+            "requiresConfirmation": trigger == "BOOKING_REQUESTED",
+            "price": 0,
+            "currency": "usd",
+            "length": 30,
+            "uid": booking.uid,
+            "bookingId": booking.booking_id,
+            "metadata": {"videoCallUrl": f"https://app.cal.com/video/{booking.uid}"},
+            "status": {
+                "BOOKING_REQUESTED": "PENDING",
+                "BOOKING_CANCELLED": "CANCELLED",
+                "BOOKING_REJECTED": "REJECTED",
+            }.get(trigger, "ACCEPTED"),
+        }
+        if trigger == "BOOKING_RESCHEDULED":
+            payload.update(
+                rescheduleUid=booking.reschedule_uid or new_sample_booking().uid,
+                rescheduleId=booking.booking_id - 1,
+                rescheduleStartTime=_calcom_time(start - timedelta(days=1)),
+                rescheduleEndTime=_calcom_time(end - timedelta(days=1)),
+                rescheduledBy=booking.attendee_email,
+                iCalSequence=1,
+            )
+        elif trigger == "BOOKING_CANCELLED":
+            payload.update(
+                startTime=start.isoformat(timespec="seconds"),  # dayjs().format(): +00:00
+                endTime=end.isoformat(timespec="seconds"),
+                cancellationReason="Something came up, sorry!",
+                cancelledBy=booking.attendee_email,
+                requestReschedule=False,
+                iCalSequence=1,
+            )
+            del payload["metadata"]
+        elif trigger == "BOOKING_REJECTED":
+            payload.update(rejectionReason="Not a fit for this slot")
+            for absent in ("metadata", "iCalUID", "iCalSequence"):
+                del payload[absent]
+        elif trigger in ("BOOKING_PAID", "BOOKING_PAYMENT_INITIATED"):
+            del payload["bookerUrl"]
+            payload.update(
+                price=15000,
+                paymentId=random.randint(10_000, 99_999),
+                metadata={
+                    "identifier": "cal.com",
+                    "bookingId": booking.booking_id,
+                    "bookerEmail": booking.attendee_email,
+                    "externalId": f"pi_test_{booking.uid}",
+                },
+            )
+        return payload
+    if trigger == "BOOKING_NO_SHOW_UPDATED":
+        return {
+            "message": f"{booking.attendee_email} marked as no-show",
+            "attendees": [{"email": booking.attendee_email, "noShow": True}],
+            "bookingUid": booking.uid,
+            "bookingId": booking.booking_id,
+        }
+    if trigger in ("AFTER_HOSTS_CAL_VIDEO_NO_SHOW", "AFTER_GUESTS_CAL_VIDEO_NO_SHOW"):
+        hosts = trigger == "AFTER_HOSTS_CAL_VIDEO_NO_SHOW"
+        payload = {
+            "title": title,
+            "bookingId": booking.booking_id,
+            "bookingUid": booking.uid,
+            "startTime": _calcom_time(start, milliseconds=True),
+            "endTime": _calcom_time(end, milliseconds=True),
+            "attendees": [
+                {"email": booking.attendee_email, "name": booking.attendee_name, "noShow": False}
+            ],
+            "participants": [],
+            "eventType": {
+                "id": 1180342,
+                "teamId": None,
+                "parentId": None,
+                "calVideoSettings": None,
+            },
+            "message": f"{'Host' if hosts else 'Guests'} didn't join the call",
+        }
+        if hosts:
+            payload.update(hostEmail=booking.organizer_email, noShowHost=True)
+        else:
+            payload.update(guests=[booking.attendee_email])
+        return payload
+    if trigger in ("RECORDING_READY", "RECORDING_TRANSCRIPTION_GENERATED"):
+        payload = {
+            "type": title,
+            "title": title,
+            "startTime": _calcom_time(start, milliseconds=True),
+            "endTime": _calcom_time(end, milliseconds=True),
+            "organizer": organizer,
+            "attendees": [attendee],
+            "uid": booking.uid,
+            "customReplyToEmail": None,
+        }
+        if trigger == "RECORDING_READY":
+            payload["downloadLink"] = f"https://app.cal.com/api/video/recording?uid={booking.uid}"
+        else:
+            payload["downloadLinks"] = {
+                "transcription": [
+                    {"format": "txt", "link": f"https://transcripts.example.com/{booking.uid}.txt"}
+                ],
+                "recording": f"https://app.cal.com/api/video/recording?uid={booking.uid}",
+            }
+        return payload
+    if trigger == "OOO_CREATED":
+        return {
+            "oooEntry": {
+                "id": random.randint(1000, 9999),
+                "start": start.isoformat(timespec="seconds"),
+                "end": (start + timedelta(days=7)).isoformat(timespec="seconds"),
+                "createdAt": _calcom_time(now, milliseconds=True),
+                "updatedAt": _calcom_time(now, milliseconds=True),
+                "notes": "Sent by send_test_webhook",
+                "reason": {"emoji": "🏝️", "reason": "ooo_reasons_vacation"},
+                "reasonId": 1,
+                "user": {
+                    "id": 4821,
+                    "name": booking.organizer_name,
+                    "email": booking.organizer_email,
+                },
+                "toUser": None,
+                "uuid": str(uuid.uuid4()),
+            }
+        }
+    if trigger.startswith("FORM_SUBMITTED") or trigger == "ROUTING_FORM_FALLBACK_HIT":
+        payload = {
+            "formId": str(uuid.uuid4()),
+            "formName": "Sales routing",
+            "teamId": 701,
+            "responses": {
+                "email": {"value": booking.attendee_email, "response": booking.attendee_email},
+                "Company size": {"value": "51-200", "response": "51-200"},
+            },
+        }
+        if trigger == "FORM_SUBMITTED_NO_EVENT":
+            payload.update(
+                redirect={"type": "customPageMessage"}, responseId=random.randint(1000, 9999)
+            )
+        return payload
+    if trigger.startswith("INSTANT_MEETING"):
+        return {
+            "triggerEvent": trigger,
+            "uid": booking.uid,
+            "responses": {
+                "name": booking.attendee_name,
+                "email": booking.attendee_email,
+                "guests": [],
+            },
+            "connectAndJoinUrl": f"https://app.cal.com/connect-and-join?token={uuid.uuid4().hex}",
+            "eventTypeId": 1180500,
+            "eventTypeTitle": "Talk to Support Now",
+            "customInputs": {},
+        }
+    if trigger.startswith("DELEGATION_CREDENTIAL"):
+        return {
+            "error": {
+                "type": "CalendarAppDelegationCredentialError",
+                "message": "Sent by send_test_webhook",
+            },
+            "credential": {"id": 77123, "type": "google_calendar", "appId": "google-calendar"},
+            "user": {"id": 4821, "email": booking.organizer_email, "organizationId": 700},
+        }
+    if trigger == "WRONG_ASSIGNMENT_REPORT":
+        return {
+            "booking": {
+                "uid": booking.uid,
+                "id": booking.booking_id,
+                "title": title,
+                "startTime": _calcom_time(start, milliseconds=True),
+                "endTime": _calcom_time(end, milliseconds=True),
+                "status": "ACCEPTED",
+            },
+            "report": {
+                "reportedBy": {
+                    "id": 4830,
+                    "email": booking.organizer_email,
+                    "name": booking.organizer_name,
+                },
+                "routingReason": "Sent by send_test_webhook",
+                "guest": booking.attendee_email,
+            },
+        }
+    # PING: the dashboard's "Ping test" body.
+    return {
+        "type": "Test",
+        "title": "Test trigger event",
+        "description": "",
+        "startTime": _calcom_time(now),
+        "endTime": _calcom_time(now),
+        "attendees": [
+            {
+                **_person(
+                    name="John Doe",
+                    email="jdoe@example.com",
+                    time_zone="Europe/London",
+                    utc_offset=60,
+                )
+            }
+        ],
+        "organizer": _person(
+            name="Cal", email="no-reply@cal.com", time_zone="Europe/London", utc_offset=60
+        ),
+    }
+
+
+def _flat_booking(*, booking: SampleBooking, start: datetime, end: datetime, now: datetime) -> dict:
+    """A raw Prisma booking, as MEETING_STARTED/ENDED send it (no envelope, no `payload`)."""
+    return {
+        "id": booking.booking_id,
+        "uid": booking.uid,
+        "idempotencyKey": str(uuid.uuid4()),
+        "userId": 4821,
+        "userPrimaryEmail": booking.organizer_email,
+        "eventTypeId": 1180342,
+        "title": f"30 Min Meeting between {booking.organizer_name} and {booking.attendee_name}",
+        "description": "Sent by send_test_webhook",
+        "customInputs": {},
+        "responses": _responses(booking=booking),
+        "startTime": _calcom_time(start, milliseconds=True),
+        "endTime": _calcom_time(end, milliseconds=True),
+        "location": "integrations:daily",
+        "createdAt": _calcom_time(start - timedelta(days=1), milliseconds=True),
+        "updatedAt": _calcom_time(start - timedelta(days=1), milliseconds=True),
+        "status": "ACCEPTED",
+        "paid": False,
+        "cancellationReason": None,
+        "rejectionReason": None,
+        "fromReschedule": None,
+        "metadata": {},
+        "iCalUID": f"{booking.uid}@Cal.com",
+        "iCalSequence": 0,
+        "noShowHost": False,
+        "user": {
+            "email": booking.organizer_email,
+            "name": booking.organizer_name,
+            "timeZone": "America/New_York",
+            "username": "alexrivera",
+        },
+        "attendees": [
+            {
+                "id": random.randint(100_000, 999_999),
+                "email": booking.attendee_email,
+                "name": booking.attendee_name,
+                "timeZone": "Europe/London",
+                "phoneNumber": None,
+                "locale": "en",
+                "bookingId": booking.booking_id,
+                "noShow": False,
+            }
+        ],
+        "payment": [],
+        "references": [],
+    }

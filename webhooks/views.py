@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import time
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -11,8 +14,9 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from .metrics import INGEST_SECONDS
 from .models import SignatureResult
-from .services import record_delivery, record_rejected_delivery, webhook_secrets
+from .services import log_fields, record_delivery, record_refused_delivery, webhook_secrets
 from .signatures import SIGNATURE_HEADER, verify_signature
 
 logger = logging.getLogger("webhooks")
@@ -28,7 +32,65 @@ _SIGNATURE_ERRORS = {
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: REMOTE_ADDR, or, when that is a trusted proxy (TRUSTED_PROXY_IPS),
+    the nearest address in X-Forwarded-For that is not one of our proxies.
+
+    X-Forwarded-For is read from the right: each proxy appends the address it was called
+    from, so entries left of the first untrusted one could have been written by the client.
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    trusted = _networks(tuple(settings.TRUSTED_PROXY_IPS))
+    if remote is None or not address_in_networks(remote, trusted):
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    client = remote
+    for hop in reversed([hop for hop in hops if hop]):
+        address = _parse_address(hop)
+        if address is None:
+            break  # garbage where a proxy should have written an address: stop believing
+        client = address
+        if not address_in_networks(address, trusted):
+            break
+    return client
+
+
+def address_in_networks(address: str, networks: tuple) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
+
+
+@lru_cache(maxsize=16)
+def _networks(entries: tuple[str, ...]) -> tuple:
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            logger.error("ignoring %r: not an IP address or CIDR range", entry)
+    return tuple(networks)
+
+
+def allowed_networks(entries: list[str]) -> tuple:
+    """Parsed addresses/CIDR ranges of a setting like METRICS_ALLOWED_IPS (invalid ones skipped)."""
+    return _networks(tuple(entries))
+
+
+def _parse_address(hop: str) -> str | None:
+    """An address from an X-Forwarded-For entry, which some proxies write with a port."""
+    candidates = [hop]
+    if hop.startswith("[") and "]" in hop:  # [2001:db8::1]:443
+        candidates.append(hop[1 : hop.index("]")])
+    elif hop.count(":") == 1:  # 203.0.113.7:443
+        candidates.append(hop.split(":")[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -38,16 +100,25 @@ class CalComWebhookView(View):
     http_method_names = ["post", "options"]
 
     def post(self, request: HttpRequest) -> JsonResponse:
+        started = time.perf_counter()
         try:
-            return self._handle(request)
-        except DatabaseError:
+            response = self._handle(request)
+        except DatabaseError as exc:
             # Cal.com retries 5xx; nothing partial was written (one transaction per delivery).
-            logger.exception("database unavailable while receiving a webhook")
+            # No traceback: during an outage every delivery ends here.
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            log_fields(
+                level=logging.ERROR, what="webhook database unavailable",
+                error=f"{type(exc).__name__}: {first_line}"[:300],
+            )
             response = JsonResponse(
                 {"error": "database unavailable, retry later"}, status=503
             )
             response["Retry-After"] = "5"
-            return response
+        INGEST_SECONDS.labels(code=str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
 
     def _handle(self, request: HttpRequest) -> JsonResponse:
         headers = dict(request.headers)
@@ -56,31 +127,31 @@ class CalComWebhookView(View):
         limit = settings.WEBHOOK_MAX_BODY_BYTES
         declared = _declared_length(request)
         if declared is not None and declared > limit:
-            event = record_rejected_delivery(
+            refused = record_refused_delivery(
                 raw_body=b"", body_size=declared, headers=headers, client_ip=ip,
                 content_type=content_type, signature_result=SignatureResult.NOT_CHECKED,
                 reason=f"body of {declared} bytes is over the {limit}-byte limit",
             )
-            return _error(413, f"body over the {limit}-byte limit", event_id=event.pk)
+            return _refused(refused, 413, f"body over the {limit}-byte limit")
         raw_body = request.read(limit + 1)
         if len(raw_body) > limit:
-            event = record_rejected_delivery(
+            refused = record_refused_delivery(
                 raw_body=b"", body_size=len(raw_body), headers=headers, client_ip=ip,
                 content_type=content_type, signature_result=SignatureResult.NOT_CHECKED,
                 reason=f"body is over the {limit}-byte limit",
             )
-            return _error(413, f"body over the {limit}-byte limit", event_id=event.pk)
+            return _refused(refused, 413, f"body over the {limit}-byte limit")
 
         signature = verify_signature(
             body=raw_body, signature=request.headers.get(SIGNATURE_HEADER), secrets=webhook_secrets()
         )
         if signature in _SIGNATURE_ERRORS:
-            event = record_rejected_delivery(
+            refused = record_refused_delivery(
                 raw_body=raw_body, body_size=len(raw_body), headers=headers, client_ip=ip,
                 content_type=content_type, signature_result=signature,
                 reason=_SIGNATURE_ERRORS[signature],
             )
-            return _error(401, _SIGNATURE_ERRORS[signature], event_id=event.pk)
+            return _refused(refused, 401, _SIGNATURE_ERRORS[signature])
         if signature == SignatureResult.UNVERIFIED:
             logger.warning(
                 "SIGNATURE NOT VERIFIED: no CAL_COM_WEBHOOK_SECRET configured (development only)"
@@ -102,3 +173,15 @@ def _declared_length(request: HttpRequest) -> int | None:
 
 def _error(status: int, message: str, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _refused(refused, status: int, message: str) -> JsonResponse:
+    if refused.rate_limited:
+        response = _error(
+            429,
+            f"too many refused deliveries from this address ({message})",
+            **({"event_id": refused.event.pk} if refused.event else {}),
+        )
+        response["Retry-After"] = "60"
+        return response
+    return _error(status, message, event_id=refused.event.pk)

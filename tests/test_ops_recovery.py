@@ -1,0 +1,266 @@
+"""The recovery sweep: events a dead worker or a lost enqueue left behind get processed once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg2
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from meetings.models import Meeting, MeetingStatusChange
+from tests.test_ops_retries import booking_body, database_tasks, run_worker_until_idle  # noqa: F401
+from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
+from webhooks.services import ProcessingMode, _claim, recover_stuck_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Refusal counters live in the cache for a minute: start and leave each test with none,
+    so refusals here never push a later test over WEBHOOK_REJECTED_LIMIT_PER_MINUTE."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def queued_vias() -> list[str]:
+    return [
+        task.args_kwargs["kwargs"]["via"]
+        for task in DBTaskResult.objects.filter(status="READY").order_by("enqueued_at")
+    ]
+
+
+def age_event(event_id: int, *, minutes: int) -> None:
+    WebhookEvent.objects.filter(pk=event_id).update(
+        received_at=timezone.now() - timedelta(minutes=minutes)
+    )
+
+
+def test_received_event_whose_enqueue_was_lost_is_enqueued_once(deliver, database_tasks):
+    stuck = deliver(booking_body()).json()["event_id"]
+    fresh = deliver(booking_body()).json()["event_id"]
+    DBTaskResult.objects.all().delete()  # the enqueue was lost (crash right after the commit)
+    age_event(stuck, minutes=10)
+
+    assert recover_stuck_events(older_than=timedelta(minutes=5)) == 1
+    assert queued_vias() == ["recovery"]
+    # The lease: a second sweep (another host, the next minute) does not enqueue it again.
+    assert recover_stuck_events(older_than=timedelta(minutes=5)) == 0
+    assert len(queued_vias()) == 1
+
+    run_worker_until_idle()
+    event = WebhookEvent.objects.get(pk=stuck)
+    assert event.status == WebhookEventStatus.PROCESSED
+    assert event.next_attempt_at is None
+    assert list(event.processing_attempts.values_list("started_via", flat=True)) == ["recovery"]
+    assert WebhookEvent.objects.get(pk=fresh).status == WebhookEventStatus.RECEIVED  # too young
+
+
+def test_run_abandoned_by_a_dead_worker_is_taken_over(deliver, database_tasks):
+    event_id = deliver(booking_body()).json()["event_id"]
+    DBTaskResult.objects.all().delete()
+    # A worker claimed it (status processing, attempt 1 running) and died before finishing.
+    _claim(event_id=event_id, via=AttemptTrigger.DELIVERY, mode=ProcessingMode.AUTO, user=None)
+    assert recover_stuck_events(older_than=timedelta(minutes=5)) == 0  # it may still be running
+    ProcessingAttempt.objects.filter(event_id=event_id).update(
+        started_at=timezone.now() - timedelta(minutes=10)
+    )
+
+    assert recover_stuck_events(older_than=timedelta(minutes=5)) == 1
+    abandoned = ProcessingAttempt.objects.get(event_id=event_id, number=1)
+    assert abandoned.outcome == "failed"
+    assert "worker stopped" in abandoned.error
+    run_worker_until_idle()
+    event = WebhookEvent.objects.get(pk=event_id)
+    assert event.status == WebhookEventStatus.PROCESSED
+    assert event.attempts == 2
+    assert event.last_error == ""
+    assert [(a.number, a.started_via, a.outcome) for a in event.processing_attempts.all()] == [
+        (1, "delivery", "failed"),
+        (2, "recovery", "processed"),
+    ]
+
+
+def test_event_that_keeps_killing_workers_ends_dead(deliver, database_tasks, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    event_id = deliver(booking_body()).json()["event_id"]
+    DBTaskResult.objects.all().delete()
+    _claim(event_id=event_id, via=AttemptTrigger.DELIVERY, mode=ProcessingMode.AUTO, user=None)
+    ProcessingAttempt.objects.filter(event_id=event_id).update(
+        started_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert recover_stuck_events(older_than=timedelta(minutes=5)) == 0
+    event = WebhookEvent.objects.get(pk=event_id)
+    assert event.status == WebhookEventStatus.DEAD
+    assert "worker stopped" in event.last_error
+    assert queued_vias() == []
+
+
+def test_failed_event_whose_scheduled_retry_was_lost_is_retried(deliver, database_tasks):
+    event_ids = [deliver(booking_body()).json()["event_id"] for _ in range(2)]
+    DBTaskResult.objects.all().delete()
+    now = timezone.now()
+    overdue, due = event_ids
+    WebhookEvent.objects.filter(pk=overdue).update(
+        status=WebhookEventStatus.FAILED, attempts=1, next_attempt_at=now - timedelta(minutes=10)
+    )
+    # Due a minute ago: django-tasks-db runs its scheduled retry; the sweep does not race it.
+    WebhookEvent.objects.filter(pk=due).update(
+        status=WebhookEventStatus.FAILED, attempts=1, next_attempt_at=now - timedelta(minutes=1)
+    )
+    assert recover_stuck_events(older_than=timedelta(minutes=5)) == 1
+    assert queued_vias() == ["retry"]
+    run_worker_until_idle()
+    assert WebhookEvent.objects.get(pk=overdue).status == WebhookEventStatus.PROCESSED
+    assert WebhookEvent.objects.get(pk=due).status == WebhookEventStatus.FAILED
+
+
+def test_recover_command_runs_one_sweep(deliver, database_tasks):
+    event_id = deliver(booking_body()).json()["event_id"]
+    DBTaskResult.objects.all().delete()
+    age_event(event_id, minutes=10)
+    out = StringIO()
+    call_command("recover_webhook_events", "--older-than", "300", stdout=out)
+    assert out.getvalue().strip() == "recovered 1 event(s) stuck for over 300 s"
+    assert queued_vias() == ["recovery"]
+
+
+# --- A real worker killed mid-processing ----------------------------------------------------
+
+
+def database_url() -> str:
+    params = connection.settings_dict
+    credentials = quote(params["USER"] or "postgres")
+    if params.get("PASSWORD"):
+        credentials += ":" + quote(params["PASSWORD"])
+    host = params.get("HOST") or "127.0.0.1"
+    port = params.get("PORT") or 5432
+    return f"postgres://{credentials}@{host}:{port}/{params['NAME']}"
+
+
+def start_worker(url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--no-reload",
+            "--no-startup-delay",
+            "--interval",
+            "0.1",
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_until(condition, *, timeout: float = 30.0, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def event_status(event_id: int) -> str:
+    return WebhookEvent.objects.values_list("status", flat=True).get(pk=event_id)
+
+
+def a_backend_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.postgres
+def test_worker_killed_mid_processing_is_recovered_and_applied_exactly_once(
+    deliver, database_tasks
+):
+    url = database_url()
+    created_body = booking_body()
+    uid = created_body["payload"]["uid"]
+    cancelled_body = booking_body("BOOKING_CANCELLED", uid=uid)
+    workers = [start_worker(url)]
+    lock_holder = psycopg2.connect(url)
+    try:
+        created = deliver(created_body).json()["event_id"]
+        wait_until(
+            lambda: event_status(created) == "processed", what="BOOKING_CREATED is processed"
+        )
+        meeting = Meeting.objects.get(cal_event_id=uid)
+
+        # Hold the meeting's row lock from another connection: the worker blocks mid-run,
+        # inside its processing transaction, like a slow database or a long lock would.
+        with lock_holder.cursor() as cursor:
+            cursor.execute("SELECT id FROM meetings WHERE id = %s FOR UPDATE", [meeting.pk])
+        cancelled = deliver(cancelled_body).json()["event_id"]
+        wait_until(lambda: event_status(cancelled) == "processing", what="the worker claims it")
+        wait_until(a_backend_waits_for_a_lock, what="the worker blocks on the meeting lock")
+
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(timeout=10)
+        lock_holder.rollback()  # release the lock; the killed worker's transaction rolls back
+
+        assert event_status(cancelled) == "processing"  # nobody finishes it by itself
+        workers.append(start_worker(url))
+        # The periodic sweep: retried until the dead worker's session has let go of the row.
+        recovered = 0
+        deadline = time.monotonic() + 30
+        while recovered == 0 and time.monotonic() < deadline:
+            recovered = recover_stuck_events(older_than=timedelta(0))
+            time.sleep(0.1)
+        assert recovered == 1
+        wait_until(
+            lambda: event_status(cancelled) == "processed", what="the new worker finishes it"
+        )
+    finally:
+        lock_holder.close()
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=10)
+
+    event = WebhookEvent.objects.get(pk=cancelled)
+    assert event.attempts == 2
+    assert [(a.number, a.started_via, a.outcome) for a in event.processing_attempts.all()] == [
+        (1, "delivery", "failed"),
+        (2, "recovery", "processed"),
+    ]
+    assert Meeting.objects.count() == 1
+    meeting.refresh_from_db()
+    assert meeting.status == "cancelled"
+    changes = MeetingStatusChange.objects.filter(meeting=meeting).order_by("id")
+    assert [(c.from_status, c.to_status) for c in changes] == [
+        ("", "scheduled"),
+        ("scheduled", "cancelled"),
+    ]
+    assert changes.last().event_id == cancelled
+    assert recover_stuck_events(older_than=timedelta(0)) == 0  # nothing left behind

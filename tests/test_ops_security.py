@@ -1,0 +1,378 @@
+"""Abuse limits, client addresses behind proxies, secrets, deploy settings and log format."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.test import RequestFactory
+from prometheus_client import REGISTRY
+from pythonjsonlogger.json import JsonFormatter
+
+from tests.conftest import TEST_SECRET, WEBHOOK_URL
+from tests.pg_cluster import free_port
+from tests.test_ops_retries import booking_body
+from webhooks.models import WebhookEvent, WebhookEventStatus
+from webhooks.views import client_ip
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+# --- Client address --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote", "forwarded", "expected"),
+    [
+        ([], "203.0.113.9", "198.51.100.1", "203.0.113.9"),  # no proxy configured: header ignored
+        (["10.0.0.1"], "203.0.113.9", "198.51.100.1", "203.0.113.9"),  # not from our proxy
+        (["10.0.0.1"], "10.0.0.1", "198.51.100.1", "198.51.100.1"),
+        (["10.0.0.1"], "10.0.0.1", "", "10.0.0.1"),
+        # The client wrote the left entry itself; our proxy appended the real address.
+        (["10.0.0.1"], "10.0.0.1", "1.2.3.4, 198.51.100.1", "198.51.100.1"),
+        # Two proxies of ours (a CIDR range), then the client.
+        (["10.0.0.0/8"], "10.0.0.1", "198.51.100.1, 10.0.0.7", "198.51.100.1"),
+        (["10.0.0.0/8"], "10.0.0.1", "10.0.0.9, 10.0.0.7", "10.0.0.9"),
+        (["10.0.0.1"], "10.0.0.1", "198.51.100.1:4711", "198.51.100.1"),
+        (["10.0.0.1"], "10.0.0.1", "[2001:db8::1]:443", "2001:db8::1"),
+        (["10.0.0.1"], "10.0.0.1", "not-an-address", "10.0.0.1"),
+        (["::1", "127.0.0.1"], "::1", "2001:db8::5", "2001:db8::5"),
+        (["bogus", "10.0.0.1"], "10.0.0.1", "198.51.100.1", "198.51.100.1"),  # bad entry skipped
+    ],
+)
+def test_client_ip_believes_forwarded_for_only_from_trusted_proxies(
+    settings, trusted, remote, forwarded, expected
+):
+    settings.TRUSTED_PROXY_IPS = trusted
+    request = RequestFactory().post(WEBHOOK_URL, REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
+
+
+@pytest.mark.django_db
+def test_forwarded_address_is_stored_on_the_event(deliver, settings):
+    settings.TRUSTED_PROXY_IPS = ["127.0.0.1"]
+    response = deliver(booking_body(), X_Forwarded_For="198.51.100.23")
+    assert WebhookEvent.objects.get(pk=response.json()["event_id"]).client_ip == "198.51.100.23"
+
+
+# --- Rate limit on refused deliveries ---------------------------------------------------------
+
+
+def rate_limited_total() -> float:
+    return REGISTRY.get_sample_value("vani_webhook_refused_rate_limited_total") or 0.0
+
+
+@pytest.mark.django_db
+def test_refused_deliveries_past_the_limit_are_answered_429_and_only_counted(
+    deliver, client, settings
+):
+    settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE = 3
+    counted_before = rate_limited_total()
+    codes = [deliver(booking_body(), signature="f" * 64).status_code for _ in range(12)]
+    assert codes == [401] * 3 + [429] * 9
+    rejected = WebhookEvent.objects.filter(status=WebhookEventStatus.REJECTED).order_by("id")
+    assert rejected.count() == 4  # three refusals and one marker for the other nine
+    marker = rejected.last()
+    assert marker.status_reason.startswith("rate limited: more than 3 refused deliveries")
+    assert "at least 8 answered 429" in marker.status_reason  # updated at powers of two
+    assert rate_limited_total() - counted_before == 9
+
+    # Valid Cal.com traffic from the same address is never limited.
+    accepted = deliver(booking_body())
+    assert accepted.status_code == 200
+    # Another address has its own budget.
+    other = client.post(
+        WEBHOOK_URL,
+        booking_body(),
+        content_type="application/json",
+        HTTP_X_CAL_SIGNATURE_256="f" * 64,
+        REMOTE_ADDR="192.0.2.50",
+    )
+    assert other.status_code == 401
+    assert other.json()["event_id"]
+
+
+@pytest.mark.django_db
+def test_429_answer_names_the_cause_and_when_to_retry(deliver, settings):
+    settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE = 0
+    response = deliver(booking_body(), secret=None)
+    assert response.status_code == 429
+    assert response["Retry-After"] == "60"
+    assert "missing X-Cal-Signature-256" in response.json()["error"]
+
+
+@pytest.mark.django_db
+def test_rate_limiter_fails_open_when_its_cache_is_down(deliver, settings):
+    settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE = 1
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nobody listens there
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    codes = [deliver(booking_body(), signature="0" * 64).status_code for _ in range(3)]
+    assert codes == [401, 401, 401]  # counted nowhere, so nobody is limited; all still stored
+    assert WebhookEvent.objects.filter(status=WebhookEventStatus.REJECTED).count() == 3
+
+
+def redis_is_running() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(not redis_is_running(), reason="no Redis server on 127.0.0.1:6379")
+def test_rate_limit_counts_in_redis_shared_by_all_web_processes(deliver, settings):
+    settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE = 2
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/15",
+            "KEY_PREFIX": f"vani-test-{secrets.token_hex(4)}",
+        }
+    }
+    codes = [deliver(booking_body(), signature="0" * 64).status_code for _ in range(4)]
+    assert codes == [401, 401, 429, 429]
+
+
+@pytest.mark.django_db
+def test_refused_bodies_are_stored_only_up_to_the_cap(deliver, settings):
+    settings.REJECTED_BODY_CAP_BYTES = 256
+    body = json.dumps({"triggerEvent": "BOOKING_CREATED", "junk": "x" * 10_000}).encode()
+    response = deliver(body, signature="0" * 64)
+    assert response.status_code == 401
+    event = WebhookEvent.objects.get(pk=response.json()["event_id"])
+    assert bytes(event.raw_body) == body[:256]
+    assert event.body_size == len(body)
+    assert event.body_truncated is True
+
+
+# --- Secrets never leak ----------------------------------------------------------------------
+
+LEAKABLE = {
+    "Authorization": "Bearer sk_live_leak_me_authorization",
+    "Cookie": "sessionid=leak_me_cookie",
+    "X-Api-Key": "leak_me_api_key",
+    "X-Webhook-Secret": "leak_me_webhook_secret",
+}
+
+
+def leaked(text: str) -> list[str]:
+    values = [*LEAKABLE.values(), "leak_me", TEST_SECRET]
+    return [value for value in values if value in text]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("signed", [True, False])
+def test_secrets_stay_out_of_stored_headers_logs_answers_and_admin(
+    deliver, admin_client, caplog, signed
+):
+    headers = {name.replace("-", "_"): value for name, value in LEAKABLE.items()}
+    with caplog.at_level(logging.DEBUG):
+        response = deliver(booking_body(), signature=None if signed else "0" * 64, **headers)
+    assert response.status_code == (200 if signed else 401)
+    event = WebhookEvent.objects.get(pk=response.json()["event_id"])
+    for name in (*LEAKABLE, "X-Cal-Signature-256"):
+        assert event.headers[name] == "***"
+    assert leaked(json.dumps(event.headers)) == []
+    assert leaked(caplog.text) == []
+    assert leaked(response.content.decode()) == []
+    for page in (
+        "/admin/webhooks/webhookevent/",
+        f"/admin/webhooks/webhookevent/{event.pk}/change/",
+    ):
+        answer = admin_client.get(page)
+        assert answer.status_code == 200
+        assert leaked(answer.content.decode()) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_outage_answer_and_log_carry_no_secrets(client, webhook_secret, settings, caplog):
+    """A 503 during an outage says nothing about the database's address or credentials."""
+    from django.db import connection
+
+    original = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict["PORT"] = str(free_port())
+    connection.settings_dict["PASSWORD"] = "leak_me_db_password"
+    try:
+        with caplog.at_level(logging.DEBUG):
+            response = client.post(
+                WEBHOOK_URL,
+                b"{}",
+                content_type="application/json",
+                HTTP_X_CAL_SIGNATURE_256="0" * 64,
+            )
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(original)
+    assert response.status_code == 503
+    assert "leak_me" not in response.content.decode()
+    assert "leak_me" not in caplog.text
+    assert "webhook database unavailable" in caplog.text
+
+
+# --- Production settings ----------------------------------------------------------------------
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "TRUSTED_PROXY_IPS"}
+    }
+    env.update(
+        ENVIRONMENT="production",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        CAL_COM_WEBHOOK_SECRET="whsec_" + secrets.token_hex(16),
+        DJANGO_ALLOWED_HOSTS="vani.example.com",
+        **extra,
+    )
+    return env
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=PROJECT_DIR,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_https_redirect_spares_the_webhook_and_probes(client, settings, deliver):
+    settings.SECURE_SSL_REDIRECT = True
+    admin_page = client.get("/admin/")
+    assert admin_page.status_code == 301
+    assert admin_page["Location"].startswith("https://")
+    assert deliver(booking_body()).status_code == 200  # Cal.com never follows a redirect
+    assert deliver(booking_body(), path=WEBHOOK_URL + "/").status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.django_db
+def test_proxy_https_header_is_believed_only_when_configured(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client.get("/admin/", HTTP_X_FORWARDED_PROTO="https").status_code == 302  # to login
+
+
+def test_trusted_proxy_setting_turns_on_the_https_header():
+    probe = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
+    )
+    env = {**production_env(), "DJANGO_SETTINGS_MODULE": "vani.settings"}
+    plain = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    proxied = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_DIR,
+        env={**env, "TRUSTED_PROXY_IPS": "127.0.0.1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert plain.stdout.strip() == "None"
+    assert proxied.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"
+
+
+# --- Structured logs ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_key_value_line_per_delivery_and_per_processing_run(deliver, caplog):
+    with caplog.at_level(logging.INFO, logger="webhooks"):
+        event_id = deliver(booking_body()).json()["event_id"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "webhooks"]
+    delivery = [line for line in lines if line.startswith("webhook delivery ")]
+    processing = [line for line in lines if line.startswith("webhook processing ")]
+    assert len(delivery) == len(processing) == 1
+    for line, keys in (
+        (delivery[0], ("event_id", "trigger", "uid", "outcome", "duration_ms")),
+        (processing[0], ("event_id", "trigger", "uid", "attempt", "via", "outcome", "duration_ms")),
+    ):
+        fields = dict(pair.split("=", 1) for pair in line.split(" ")[2:])
+        assert set(keys) <= set(fields)
+        assert fields["event_id"] == str(event_id)
+        assert fields["trigger"] == "BOOKING_CREATED"
+        assert fields["outcome"] == "processed"
+        float(fields["duration_ms"])
+
+
+@pytest.mark.django_db
+def test_json_log_format_puts_the_fields_in_json_keys(deliver):
+    stream_lines: list[str] = []
+
+    class ListHandler(logging.Handler):
+        def emit(self, record):
+            stream_lines.append(self.format(record))
+
+    handler = ListHandler()
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("webhooks")
+    logger.addHandler(handler)
+    try:
+        event_id = deliver(booking_body(), signature="0" * 64).json()["event_id"]
+    finally:
+        logger.removeHandler(handler)
+    records = [json.loads(line) for line in stream_lines]
+    rejected = next(r for r in records if r["message"].startswith("webhook rejected"))
+    assert rejected["event_id"] == event_id
+    assert rejected["outcome"] == "rejected"
+    assert rejected["cause"].startswith("X-Cal-Signature-256 does not match")
+
+
+def test_log_format_json_setting_configures_the_console():
+    emit = (
+        "import django, logging; django.setup(); from webhooks.services import log_fields; "
+        "log_fields(level=logging.WARNING, what='webhook probe', event_id=7, cause='two words')"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vani.settings", "LOG_FORMAT": "json"}
+    result = subprocess.run(
+        [sys.executable, "-c", emit],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    record = json.loads(result.stderr.strip().splitlines()[-1])
+    assert record["message"] == 'webhook probe event_id=7 cause="two words"'
+    assert (record["event_id"], record["cause"], record["levelname"]) == (7, "two words", "WARNING")

@@ -1,0 +1,160 @@
+"""Read-side queries for operations: health, metrics, status, reprocess and prune selections.
+
+Written for a table of millions of rows: every query is bounded by the (status, received_at)
+or received_at index, by the few unfinished events, or by an explicit selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Count, Min, QuerySet
+
+from .models import SignatureResult, WebhookEvent, WebhookEventStatus
+
+UNFINISHED_STATUSES = (
+    WebhookEventStatus.RECEIVED,
+    WebhookEventStatus.PROCESSING,
+    WebhookEventStatus.FAILED,
+)
+# A refused delivery's cause, from how its signature check ended; not_checked means it was
+# refused before the check, for its size.
+REJECTION_CAUSES = {
+    SignatureResult.MISSING: "signature_missing",
+    SignatureResult.NO_SECRET_PROVIDED: "no_secret_provided",
+    SignatureResult.INVALID: "signature_invalid",
+    SignatureResult.NOT_CHECKED: "too_large",
+}
+
+
+def database_is_reachable() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        return False
+
+
+@dataclass(frozen=True)
+class Backlog:
+    size: int
+    oldest_received_at: datetime | None
+
+    def oldest_age_seconds(self, *, now: datetime) -> float | None:
+        if self.oldest_received_at is None:
+            return None
+        return max((now - self.oldest_received_at).total_seconds(), 0.0)
+
+
+def backlog() -> Backlog:
+    """Events not finished yet: received, processing, or failed awaiting a retry."""
+    unfinished = WebhookEvent.objects.filter(status__in=UNFINISHED_STATUSES)
+    summary = unfinished.aggregate(size=Count("id"), oldest=Min("received_at"))
+    return Backlog(size=summary["size"], oldest_received_at=summary["oldest"])
+
+
+def event_counts_by_status(*, since: datetime) -> dict[str, int]:
+    """Deliveries received since `since`, by status; every status present, zeros included."""
+    counts = {status: 0 for status in WebhookEventStatus.values}
+    rows = (
+        WebhookEvent.objects.filter(received_at__gte=since)
+        .order_by()
+        .values_list("status")
+        .annotate(count=Count("id"))
+    )
+    counts.update({status: count for status, count in rows})
+    return counts
+
+
+def rejected_counts_by_cause(*, since: datetime) -> dict[str, int]:
+    counts = {cause: 0 for cause in REJECTION_CAUSES.values()}
+    rows = (
+        WebhookEvent.objects.filter(status=WebhookEventStatus.REJECTED, received_at__gte=since)
+        .order_by()
+        .values_list("signature_result")
+        .annotate(count=Count("id"))
+    )
+    for signature_result, count in rows:
+        cause = REJECTION_CAUSES.get(signature_result, signature_result)
+        counts[cause] = counts.get(cause, 0) + count
+    return counts
+
+
+def status_count(*, status: str) -> int:
+    """All events with one status; meant for the small ones (failed, dead)."""
+    return WebhookEvent.objects.filter(status=status).count()
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    events_24h_by_status: dict[str, int]
+    rejected_24h_by_cause: dict[str, int]
+    backlog: int
+    failed: int
+    dead: int
+    oldest_unprocessed_age_seconds: float | None
+
+
+def metrics_snapshot(*, now: datetime) -> MetricsSnapshot:
+    since = now - timedelta(hours=24)
+    pending = backlog()
+    return MetricsSnapshot(
+        events_24h_by_status=event_counts_by_status(since=since),
+        rejected_24h_by_cause=rejected_counts_by_cause(since=since),
+        backlog=pending.size,
+        failed=status_count(status=WebhookEventStatus.FAILED),
+        dead=status_count(status=WebhookEventStatus.DEAD),
+        oldest_unprocessed_age_seconds=pending.oldest_age_seconds(now=now),
+    )
+
+
+@dataclass(frozen=True)
+class OperationsStatus:
+    """What `calcom_status` prints."""
+
+    events_24h_by_status: dict[str, int]
+    failed: int
+    dead: int
+    backlog: Backlog
+    last_delivery: WebhookEvent | None
+    last_accepted_delivery: WebhookEvent | None
+
+
+def operations_status(*, now: datetime) -> OperationsStatus:
+    accepted = WebhookEvent.objects.exclude(status=WebhookEventStatus.REJECTED)
+    return OperationsStatus(
+        events_24h_by_status=event_counts_by_status(since=now - timedelta(hours=24)),
+        failed=status_count(status=WebhookEventStatus.FAILED),
+        dead=status_count(status=WebhookEventStatus.DEAD),
+        backlog=backlog(),
+        last_delivery=WebhookEvent.objects.order_by("-received_at", "-id").first(),
+        last_accepted_delivery=accepted.order_by("-received_at", "-id").first(),
+    )
+
+
+def events_for_reprocessing(
+    *,
+    statuses: Iterable[str] = (),
+    triggers: Iterable[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    ids: Iterable[int] = (),
+) -> QuerySet[WebhookEvent]:
+    """The events a reprocess command selected, oldest first (the order they happened in)."""
+    events = WebhookEvent.objects.all()
+    statuses, triggers, ids = list(statuses), list(triggers), list(ids)
+    if statuses:
+        events = events.filter(status__in=statuses)
+    if triggers:
+        events = events.filter(trigger_event__in=triggers)
+    if since is not None:
+        events = events.filter(received_at__gte=since)
+    if until is not None:
+        events = events.filter(received_at__lt=until)
+    if ids:
+        events = events.filter(pk__in=ids)
+    return events.order_by("received_at", "id")
