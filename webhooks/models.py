@@ -97,6 +97,11 @@ class WebhookEvent(models.Model):
             models.Index(fields=["attendee_email"], name="wh_attendee_email_idx"),
             models.Index(fields=["fingerprint"], name="wh_fingerprint_idx"),
             models.Index(fields=["meeting", "received_at"], name="wh_meeting_idx"),
+            # Admin console: the signature filter, newest first.
+            models.Index(fields=["signature_result", "-received_at"], name="wh_signature_received_idx"),
+            # Admin dashboard: per-day counts by status from this index alone (index-only
+            # scan), without reading the wide rows and their bodies.
+            models.Index(fields=["received_at", "status"], name="wh_received_status_idx"),
         ]
         constraints = [
             # At most one original per body: concurrent identical deliveries cannot both be
@@ -136,3 +141,65 @@ class ProcessingAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of event #{self.event_id}: {self.outcome}"
+
+
+class ReprocessJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ReprocessJob(models.Model):
+    """A bulk reprocess started from the admin, run in the background by a django-tasks worker.
+
+    The selection is either an explicit list of event ids or the admin filter that was on screen
+    ("select all"), frozen at confirmation: relative time windows become absolute and events
+    received after `max_event_id` are not part of the job.
+    """
+
+    force = models.BooleanField(
+        default=False, help_text="Also re-run events that were already processed."
+    )
+    event_ids = models.JSONField(default=list, blank=True)
+    event_filter = models.JSONField(
+        default=dict, blank=True, help_text="The admin list filter and search that was selected."
+    )
+    max_event_id = models.BigIntegerField(default=0)
+    status = models.CharField(
+        max_length=20, choices=ReprocessJobStatus.choices, default=ReprocessJobStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(default=0, help_text="Events runnable at confirmation.")
+    done = models.PositiveIntegerField(default=0, help_text="Events run so far.")
+    failed = models.PositiveIntegerField(default=0, help_text="Runs that ended failed.")
+    skipped = models.PositiveIntegerField(
+        default=0, help_text="Events no longer runnable when the job reached them."
+    )
+    last_event_id = models.BigIntegerField(
+        default=0, help_text="Resume point: every selected event up to this id has been handled."
+    )
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Reprocess job #{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (ReprocessJobStatus.QUEUED, ReprocessJobStatus.RUNNING)
+
+    @property
+    def percent_done(self) -> int:
+        if self.status == ReprocessJobStatus.FINISHED:
+            return 100
+        handled = self.done + self.skipped
+        return min(99, handled * 100 // self.total) if self.total else 0

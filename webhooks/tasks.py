@@ -10,3 +10,11 @@ def process_webhook_event(event_id: int, via: str = AttemptTrigger.DELIVERY) -> 
     from .services import process_event
 
     return process_event(event_id=event_id, via=AttemptTrigger(via)).status
+
+
+@task()
+def run_reprocess_job(job_id: int) -> str:
+    """A bulk reprocess started from the admin (webhooks/reprocessing.py)."""
+    from .reprocessing import run_reprocess_job as run_job
+
+    return run_job(job_id=job_id).status

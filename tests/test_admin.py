@@ -1,0 +1,710 @@
+"""The admin console through Django's test client: lists, filters, search, detail, reprocessing
+(single, page, background job), permissions, dashboard, meetings, and the demo-data seeder."""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from meetings.models import BookingUid, Meeting, MeetingStatusChange, Target
+from meetings.status_mapping import STATUS_TABLE
+from notifications.models import Notification
+from tests.conftest import compact, load_payload
+from webhooks import selectors
+from webhooks.demo_data import AlreadySeeded, seed_demo_data
+from webhooks.models import (
+    AttemptTrigger,
+    ProcessingAttempt,
+    ReprocessJob,
+    SignatureResult,
+    WebhookEvent,
+)
+from webhooks.reprocessing import (
+    create_reprocess_job,
+    run_reprocess_job,
+    selection_of_filter,
+    selection_of_ids,
+)
+from webhooks.services import process_event, record_delivery
+
+pytestmark = pytest.mark.django_db
+
+EVENTS_URL = reverse("admin:webhooks_webhookevent_changelist")
+DASHBOARD_URL = reverse("admin:webhooks_webhookevent_dashboard")
+T0 = datetime(2025, 6, 2, 9, 0, tzinfo=dt_timezone.utc)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def booking(trigger: str, *, uid: str, minutes: int, reschedule_uid: str = "",
+            email: str = "priya.shah@example.org", **extra) -> dict:
+    sample = trigger if trigger in ("BOOKING_RESCHEDULED", "BOOKING_CANCELLED", "BOOKING_PAID") else "BOOKING_CREATED"
+    body = copy.deepcopy(load_payload(sample))
+    body["triggerEvent"] = trigger
+    body["createdAt"] = iso(T0 + timedelta(minutes=minutes))
+    payload = body["payload"]
+    for key in ("rescheduleUid", "rescheduleId", "rescheduleStartTime", "rescheduleEndTime"):
+        payload.pop(key, None)
+    payload["uid"] = uid
+    payload["bookingId"] = abs(hash(uid)) % 10**6
+    payload["attendees"][0]["email"] = email
+    if reschedule_uid:
+        payload["rescheduleUid"] = reschedule_uid
+    payload.update(extra)
+    return body
+
+
+def meeting_ended(*, uid: str) -> dict:
+    body = copy.deepcopy(load_payload("MEETING_ENDED"))
+    body["uid"] = uid
+    return body
+
+
+def store(body, *, status: str | None = None, signature=SignatureResult.VALID, **fields) -> WebhookEvent:
+    """Store a delivery through the real service (processing is not run: no commit in tests),
+    then optionally give it the status it would have after a run."""
+    raw = body if isinstance(body, bytes) else compact(body)
+    event = record_delivery(
+        raw_body=raw, headers={"Content-Type": "application/json", "X-Cal-Signature-256": "abc"},
+        client_ip="3.121.45.10", content_type="application/json", signature_result=signature,
+    ).event
+    if status or fields:
+        WebhookEvent.objects.filter(pk=event.pk).update(**({"status": status} if status else {}), **fields)
+        event.refresh_from_db()
+    return event
+
+
+def processed(body) -> WebhookEvent:
+    event = store(body)
+    return process_event(event_id=event.pk, via=AttemptTrigger.DELIVERY)
+
+
+def make_user(username: str, *, staff: bool = True, perms: tuple[str, ...] = ()) -> User:
+    user = User.objects.create_user(username=username, password="pw-for-tests-123", is_staff=staff)
+    for codename in perms:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    return User.objects.get(pk=user.pk)  # fresh permission cache
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The default hasher is deliberately slow; these tests log in often.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def admin_user(db):
+    return User.objects.create_superuser("root", "root@example.com", "pw-for-tests-123")
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def listed_ids(response) -> list[int]:
+    return [event.pk for event in response.context["cl"].result_list]
+
+
+def post_action(client, action: str, ids, *, query: str = "", select_across: bool = False, **extra):
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(i) for i in ids], "index": "0",
+            "select_across": "1" if select_across else "0", **extra}
+    return client.post(EVENTS_URL + query, data)
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+# --- list, filters, search ---------------------------------------------------------------------
+
+
+def test_event_list_shows_badges_links_and_newest_first(admin_client):
+    created = processed(booking("BOOKING_CREATED", uid="uidA", minutes=0))
+    failed = store(booking("BOOKING_CANCELLED", uid="uidA", minutes=5), status="failed")
+    WebhookEvent.objects.filter(pk=created.pk).update(received_at=timezone.now() - timedelta(hours=2))
+
+    response = admin_client.get(EVENTS_URL)
+
+    assert response.status_code == 200
+    assert listed_ids(response) == [failed.pk, created.pk]
+    html = response.content.decode()
+    assert 'class="vani-badge status-failed"' in html and 'class="vani-badge status-processed"' in html
+    assert reverse("admin:meetings_meeting_change", args=[created.meeting_id]) in html
+    assert "Dashboard" in html
+
+
+def test_filters_by_status_trigger_signature_and_received_time(admin_client):
+    old = store(booking("BOOKING_CREATED", uid="u1", minutes=0), status="processed")
+    WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=3))
+    failed = store(booking("BOOKING_CANCELLED", uid="u1", minutes=1), status="failed")
+    recent = store(meeting_ended(uid="u2"), status="processed")
+    WebhookEvent.objects.filter(pk=recent.pk).update(received_at=timezone.now() - timedelta(minutes=30))
+    rejected = store(b"junk", status="rejected", signature=SignatureResult.INVALID)
+
+    assert listed_ids(admin_client.get(EVENTS_URL + "?status=failed")) == [failed.pk]
+    assert listed_ids(admin_client.get(EVENTS_URL + "?trigger=MEETING_ENDED")) == [recent.pk]
+    assert listed_ids(admin_client.get(EVENTS_URL + "?signature=invalid")) == [rejected.pk]
+    assert old.pk not in listed_ids(admin_client.get(EVENTS_URL + "?received=24h"))
+    assert set(listed_ids(admin_client.get(EVENTS_URL + "?received=7d"))) == {old.pk, failed.pk, recent.pk, rejected.pk}
+    assert listed_ids(admin_client.get(EVENTS_URL + "?received=1h&trigger=MEETING_ENDED")) == [recent.pk]
+    day = (timezone.now() - timedelta(days=3)).date().isoformat()
+    assert listed_ids(admin_client.get(EVENTS_URL + f"?received_from={day}&received_to={day}")) == [old.pk]
+    # An unreadable range is reported (Django's ?e=1), not silently ignored.
+    assert admin_client.get(EVENTS_URL + "?received_from=yesterday").status_code == 302
+
+
+def test_trigger_filter_is_the_fixed_cal_com_list_not_a_distinct_query(admin_client):
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(EVENTS_URL)
+    trigger_spec = next(spec for spec in response.context["cl"].filter_specs if spec.title == "trigger")
+    assert [value for value, _ in trigger_spec.lookup_choices] == sorted(STATUS_TABLE)
+    assert not any("DISTINCT" in query["sql"].upper() for query in queries.captured_queries)
+
+
+def test_search_by_any_uid_of_a_reschedule_chain(admin_client):
+    first = processed(booking("BOOKING_CREATED", uid="chainA", minutes=0))
+    moved = processed(booking("BOOKING_RESCHEDULED", uid="chainB", minutes=10, reschedule_uid="chainA"))
+    again = processed(booking("BOOKING_RESCHEDULED", uid="chainC", minutes=20, reschedule_uid="chainB"))
+    # A failed delivery never got linked to the meeting; its uid still finds it.
+    unlinked = store(booking("BOOKING_CANCELLED", uid="chainC", minutes=30), status="failed")
+    other = processed(booking("BOOKING_CREATED", uid="otherX", minutes=0, email="other@example.org"))
+
+    chain = {first.pk, moved.pk, again.pk, unlinked.pk}
+    for uid in ("chainA", "chainB", "chainC"):
+        assert set(listed_ids(admin_client.get(EVENTS_URL, {"q": uid}))) == chain
+    assert listed_ids(admin_client.get(EVENTS_URL, {"q": "otherX"})) == [other.pk]
+    assert listed_ids(admin_client.get(EVENTS_URL, {"q": "nothing-like-it"})) == []
+
+
+def test_search_by_email_and_event_id_is_exact(admin_client):
+    mine = store(booking("BOOKING_CREATED", uid="e1", minutes=0, email="Priya.Shah@Example.org"))
+    store(booking("BOOKING_CREATED", uid="e2", minutes=0, email="tom@example.org"))
+
+    assert listed_ids(admin_client.get(EVENTS_URL, {"q": "PRIYA.SHAH@example.org"})) == [mine.pk]
+    assert listed_ids(admin_client.get(EVENTS_URL, {"q": "priya"})) == []  # no substring scans
+    assert listed_ids(admin_client.get(EVENTS_URL, {"q": f"#{mine.pk}"})) == [mine.pk]
+    assert listed_ids(admin_client.get(EVENTS_URL, {"q": str(mine.pk)})) == [mine.pk]
+
+
+def test_search_sql_uses_equality_not_like(admin_client):
+    store(booking("BOOKING_CREATED", uid="e1", minutes=0))
+    for term in ("e1", "a@b.example", "#5"):
+        with CaptureQueriesContext(connection) as queries:
+            admin_client.get(EVENTS_URL, {"q": term})
+        event_queries = [q["sql"] for q in queries.captured_queries if "webhook_events" in q["sql"]]
+        assert event_queries and not any(" LIKE " in sql.upper() for sql in event_queries)
+
+
+def test_list_never_loads_bodies_and_costs_a_constant_number_of_queries(admin_client):
+    def page_queries() -> tuple[int, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(EVENTS_URL)
+        assert response.status_code == 200
+        return len(queries.captured_queries), [q["sql"] for q in queries.captured_queries]
+
+    for index in range(5):
+        processed(booking("BOOKING_CREATED", uid=f"few{index}", minutes=index))
+    few_count, few_sql = page_queries()
+    for index in range(45):
+        processed(booking("BOOKING_CREATED", uid=f"many{index}", minutes=index))
+    many_count, many_sql = page_queries()
+
+    assert WebhookEvent.objects.count() == 50
+    assert few_count == many_count
+    list_sql = [sql for sql in many_sql if '"webhook_events"."trigger_event"' in sql]
+    assert list_sql and all('"raw_body"' not in sql and '"last_traceback"' not in sql for sql in list_sql)
+    assert any('INNER JOIN "meetings"' in sql or 'LEFT OUTER JOIN "meetings"' in sql for sql in list_sql)
+
+
+def test_meeting_list_costs_a_constant_number_of_queries(admin_client):
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(reverse("admin:meetings_meeting_changelist")).status_code == 200
+        return len(queries.captured_queries)
+
+    target = Target.objects.create(name="Priya Shah", email="priya.shah@example.org")
+    for index in range(3):
+        Meeting.objects.create(cal_event_id=f"m{index}", target=target, attendee_email="a@example.org")
+    few = count_queries()
+    for index in range(3, 40):
+        Meeting.objects.create(cal_event_id=f"m{index}", target=target, attendee_email="a@example.org")
+    assert count_queries() == few
+
+
+@pytest.mark.postgres
+def test_large_lists_are_estimated_not_counted(admin_client, settings):
+    from webhooks.admin import EstimatedCountPaginator
+
+    for index in range(30):
+        store(booking("BOOKING_CREATED", uid=f"big{index}", minutes=index))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE webhook_events")
+    queryset = WebhookEvent.objects.all()
+
+    small = selectors.fast_row_count(queryset=queryset, exact_up_to=100)
+    assert small == selectors.RowCount(value=30, exact=True)
+    estimated = selectors.fast_row_count(queryset=queryset, exact_up_to=10)
+    assert not estimated.exact and estimated.value >= 11
+    filtered = selectors.fast_row_count(queryset=queryset.filter(status="received"), exact_up_to=10)
+    assert not filtered.exact and filtered.value >= 11
+
+    original_limit = EstimatedCountPaginator.exact_count_limit
+    EstimatedCountPaginator.exact_count_limit = 10
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(EVENTS_URL)
+    finally:
+        EstimatedCountPaginator.exact_count_limit = original_limit
+    assert "about " in response.content.decode()
+    plain_counts = [q["sql"] for q in queries.captured_queries
+                    if re.search(r'SELECT COUNT\(\*\) AS "__count" FROM "webhook_events"\s*$', q["sql"])]
+    assert plain_counts == []
+
+
+# --- detail ---------------------------------------------------------------------------------------
+
+
+def test_detail_shows_escaped_pretty_body_masked_headers_and_attempts(admin_client, admin_user):
+    body = booking("BOOKING_CREATED", uid="detail1", minutes=0, title="<script>alert('x')</script>")
+    event = store(body, status="failed", last_error="boom", last_traceback="Traceback: boom")
+    ProcessingAttempt.objects.create(event=event, number=1, outcome="failed", error="boom",
+                                     traceback="Traceback: boom", started_via=AttemptTrigger.ADMIN,
+                                     started_by=admin_user)
+    duplicate = store(body)
+
+    response = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "<script>alert(" not in html
+    assert '\n  &quot;triggerEvent&quot;: &quot;BOOKING_CREATED&quot;,' in html  # pretty-printed
+    assert "X-Cal-Signature-256" in html and "abc" not in re.sub(r"<[^>]+>", "", html).split("Headers")[1].split("Processing attempts")[0]
+    assert "3.121.45.10" in html
+    assert "Traceback: boom" in html and "root" in html
+    assert f"#{duplicate.pk}" in html
+    assert 'id="reprocess-button"' in html and 'id="force-reprocess-button"' in html
+    assert "Save" not in re.findall(r'<input type="submit"[^>]*>', html).__str__()
+
+
+def test_detail_of_a_non_json_body_shows_the_decoded_text(admin_client):
+    event = store(b"\xff\xfe not json <b>bold</b>", status="ignored")
+    html = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk])).content.decode()
+    assert "\ufffd\ufffd not json &lt;b&gt;bold&lt;/b&gt;" in html
+    assert "not JSON" in html
+
+
+def test_events_are_read_only(admin_client):
+    event = store(booking("BOOKING_CREATED", uid="ro", minutes=0))
+    assert admin_client.get(reverse("admin:webhooks_webhookevent_add")).status_code == 403
+    admin_client.post(reverse("admin:webhooks_webhookevent_change", args=[event.pk]), {"status": "processed"})
+    event.refresh_from_db()
+    assert event.status == "received"
+    assert admin_client.get(reverse("admin:webhooks_webhookevent_delete", args=[event.pk])).status_code == 403
+
+
+# --- reprocessing ---------------------------------------------------------------------------------
+
+
+def test_reprocess_button_runs_a_failed_event_as_the_staff_user(admin_client, admin_user):
+    event = store(booking("BOOKING_CREATED", uid="fix1", minutes=0), status="failed", attempts=3)
+
+    response = admin_client.post(
+        reverse("admin:webhooks_webhookevent_reprocess", args=[event.pk]), {"force": "0"}, follow=True
+    )
+
+    event.refresh_from_db()
+    assert event.status == "processed" and event.meeting is not None
+    attempt = event.processing_attempts.get()
+    assert (attempt.started_by, attempt.started_via, attempt.outcome) == (admin_user, "admin", "processed")
+    assert any("reprocessed: processed" in message for message in messages_of(response))
+
+
+def test_reprocess_without_force_leaves_processed_events_alone(admin_client):
+    event = processed(booking("BOOKING_CREATED", uid="done1", minutes=0))
+    response = admin_client.post(
+        reverse("admin:webhooks_webhookevent_reprocess", args=[event.pk]), {"force": "0"}, follow=True
+    )
+    assert event.processing_attempts.count() == 1
+    assert any("Force reprocess" in message for message in messages_of(response))
+
+
+def test_force_reprocess_never_notifies_twice(admin_client):
+    processed(booking("BOOKING_CREATED", uid="hit1", minutes=0))
+    ended = processed(meeting_ended(uid="hit1"))
+    assert ended.status == "processed"
+    assert Notification.objects.filter(meeting=ended.meeting).count() == 1
+
+    admin_client.post(reverse("admin:webhooks_webhookevent_reprocess", args=[ended.pk]), {"force": "1"})
+
+    ended.refresh_from_db()
+    assert ended.processing_attempts.count() == 2 and ended.status == "processed"
+    assert Notification.objects.filter(meeting=ended.meeting).count() == 1
+
+
+def test_rejected_and_duplicate_events_cannot_be_reprocessed(admin_client):
+    rejected = store(b'{"x":1}', status="rejected", signature=SignatureResult.INVALID)
+    original = store(booking("BOOKING_CREATED", uid="dup1", minutes=0))
+    duplicate = store(booking("BOOKING_CREATED", uid="dup1", minutes=0))
+    assert duplicate.status == "duplicate"
+
+    for event in (rejected, duplicate):
+        page = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk])).content.decode()
+        assert 'id="reprocess-not-allowed"' in page and 'id="reprocess-button"' not in page
+        response = admin_client.post(
+            reverse("admin:webhooks_webhookevent_reprocess", args=[event.pk]), {"force": "1"}, follow=True
+        )
+        event.refresh_from_db()
+        assert event.processing_attempts.count() == 0
+        assert any("never processed" in message for message in messages_of(response))
+    assert original.status == "received"
+
+
+def test_staff_without_the_permission_cannot_reprocess(client):
+    viewer = make_user("viewer", perms=("view_webhookevent",))
+    event = store(booking("BOOKING_CREATED", uid="perm1", minutes=0), status="failed")
+    client.force_login(viewer)
+
+    detail = client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk]))
+    assert detail.status_code == 200 and b'id="reprocess-button"' not in detail.content
+    listing = client.get(EVENTS_URL)
+    assert b"reprocess_selected" not in listing.content
+    assert client.post(reverse("admin:webhooks_webhookevent_reprocess", args=[event.pk])).status_code == 403
+    post_action(client, "reprocess_selected", [event.pk])
+    event.refresh_from_db()
+    assert event.status == "failed" and event.attempts == 0
+
+
+def test_staff_with_the_permission_can_reprocess(client):
+    operator = make_user("operator", perms=("view_webhookevent", "reprocess_webhookevent"))
+    event = store(booking("BOOKING_CREATED", uid="perm2", minutes=0), status="dead")
+    client.force_login(operator)
+
+    client.post(reverse("admin:webhooks_webhookevent_reprocess", args=[event.pk]))
+
+    event.refresh_from_db()
+    assert event.status == "processed"
+    assert event.processing_attempts.get().started_by == operator
+
+
+def test_non_staff_and_anonymous_are_refused(client):
+    event = store(booking("BOOKING_CREATED", uid="anon", minutes=0), status="failed")
+    urls = [EVENTS_URL, DASHBOARD_URL, reverse("admin:webhooks_webhookevent_change", args=[event.pk])]
+    for url in urls:
+        assert client.get(url).status_code == 302  # to the login page
+    client.post(reverse("admin:webhooks_webhookevent_reprocess", args=[event.pk]))
+    client.force_login(make_user("customer", staff=False))
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302 and "/login/" in response["Location"]
+    client.post(reverse("admin:webhooks_webhookevent_reprocess", args=[event.pk]))
+    event.refresh_from_db()
+    assert event.status == "failed" and event.attempts == 0
+
+
+def test_page_sized_bulk_reprocess_runs_directly(admin_client):
+    failed = [store(booking("BOOKING_CREATED", uid=f"b{i}", minutes=i), status="failed") for i in range(3)]
+    done = processed(booking("BOOKING_CREATED", uid="b-done", minutes=9))
+    rejected = store(b"nope", status="rejected", signature=SignatureResult.MISSING)
+
+    response = post_action(admin_client, "reprocess_selected",
+                           [e.pk for e in failed] + [done.pk, rejected.pk], query="?status=")
+    assert response.status_code == 302
+    assert ReprocessJob.objects.count() == 0
+    for event in failed:
+        event.refresh_from_db()
+        assert event.status == "processed"
+    assert done.processing_attempts.count() == 1
+    text = " ".join(messages_of(admin_client.get(EVENTS_URL)))
+    assert "3 reprocessed" in text and "1 left alone" in text and "1 cannot be reprocessed" in text
+
+
+def test_select_all_asks_to_confirm_then_runs_a_background_job(admin_client, admin_user,
+                                                               django_capture_on_commit_callbacks):
+    failed = [store(booking("BOOKING_CREATED", uid=f"all{i}", minutes=i), status="failed") for i in range(4)]
+    dead = store(booking("BOOKING_CREATED", uid="all-dead", minutes=9), status="dead")
+    other = store(meeting_ended(uid="all-other"), status="failed")
+    query = "?trigger=BOOKING_CREATED"
+
+    confirm = post_action(admin_client, "reprocess_selected", [failed[0].pk], query=query, select_across=True)
+
+    assert confirm.status_code == 200
+    assert "admin/webhooks/webhookevent/reprocess_confirmation.html" in [t.name for t in confirm.templates]
+    assert re.search(r'id="reprocess-total">This will reprocess <strong>5</strong> events', confirm.content.decode())
+    assert ReprocessJob.objects.count() == 0
+    hidden = dict(re.findall(r'name="(as_of|max_event_id)" value="([^"]+)"', confirm.content.decode()))
+
+    later = store(booking("BOOKING_CREATED", uid="all-late", minutes=30), status="failed")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(EVENTS_URL + query, {
+            "action": "reprocess_selected", ACTION_CHECKBOX_NAME: [str(failed[0].pk)],
+            "select_across": "1", "confirm": "yes", **hidden,
+        })
+
+    job = ReprocessJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("admin:webhooks_reprocessjob_change", args=[job.pk])
+    assert (job.status, job.total, job.done, job.failed, job.created_by) == ("finished", 5, 5, 0, admin_user)
+    assert job.event_filter == {"trigger": "BOOKING_CREATED"}
+    for event in [*failed, dead]:
+        event.refresh_from_db()
+        assert event.status == "processed"
+        assert event.processing_attempts.get().started_by == admin_user
+    other.refresh_from_db()
+    later.refresh_from_db()
+    assert other.status == "failed" and later.status == "failed"  # outside the filter / arrived later
+
+    page = admin_client.get(response["Location"]).content.decode()
+    assert 'id="job-progress" data-status="finished"' in page and "5 of 5 run" in page
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_more_than_a_page_of_ids_asks_to_confirm(admin_client, django_capture_on_commit_callbacks):
+    events = [store(booking("BOOKING_CREATED", uid=f"p{i}", minutes=i), status="ignored") for i in range(51)]
+    ids = [e.pk for e in events]
+
+    confirm = post_action(admin_client, "force_reprocess_selected", ids)
+    assert "reprocess_confirmation.html" in confirm.templates[0].name
+    assert "force-reprocess <strong>51</strong>" in confirm.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(EVENTS_URL, {"action": "force_reprocess_selected", ACTION_CHECKBOX_NAME: ids,
+                                       "select_across": "0", "confirm": "yes"})
+    job = ReprocessJob.objects.get()
+    assert job.force and job.event_ids == sorted(ids) and job.done == 51
+    assert not WebhookEvent.objects.exclude(status="processed").exists()
+
+
+def test_job_progress_page_refreshes_while_running_and_can_be_cancelled(admin_client):
+    event = store(booking("BOOKING_CREATED", uid="c1", minutes=0), status="failed")
+    job = ReprocessJob.objects.create(event_ids=[event.pk], max_event_id=event.pk, total=1)
+
+    page = admin_client.get(reverse("admin:webhooks_reprocessjob_change", args=[job.pk])).content.decode()
+    assert 'http-equiv="refresh"' in page and 'id="cancel-job"' in page
+    listing = admin_client.get(reverse("admin:webhooks_reprocessjob_changelist")).content.decode()
+    assert 'http-equiv="refresh"' in listing
+
+    admin_client.post(reverse("admin:webhooks_reprocessjob_cancel", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+    assert run_reprocess_job(job_id=job.pk).done == 0
+    event.refresh_from_db()
+    assert event.status == "failed"
+
+
+def test_job_resumes_after_a_dead_worker_and_counts_skips(admin_user):
+    events = [store(booking("BOOKING_CREATED", uid=f"r{i}", minutes=i), status="failed") for i in range(3)]
+    job = create_reprocess_job(selection=selection_of_ids(event_ids=[e.pk for e in events]), user=admin_user)
+    assert job.total == 3
+    # A worker handled the first event, then died; meanwhile the third got processed elsewhere.
+    ReprocessJob.objects.filter(pk=job.pk).update(status="running", last_event_id=events[0].pk, done=1)
+    WebhookEvent.objects.filter(pk=events[2].pk).update(status="processed")
+
+    job = run_reprocess_job(job_id=job.pk)
+
+    assert (job.status, job.done, job.skipped, job.last_event_id) == ("finished", 2, 0, events[1].pk)
+    events[0].refresh_from_db()
+    assert events[0].status == "failed"  # before the resume point: not run twice
+
+
+def test_filter_selection_is_frozen_at_confirmation():
+    now = timezone.now()
+    event_filter = selectors.EventFilter(status="failed", received_within="24h", search="abc")
+    selection = selection_of_filter(event_filter=event_filter, now=now, max_event_id=7)
+    frozen = selection.event_filter
+    assert frozen.received_within == "" and frozen.received_from == now - timedelta(hours=24)
+    assert selectors.EventFilter.from_json(frozen.as_json()) == frozen
+    assert selection.max_event_id == 7
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+def test_dashboard_draws_an_svg_chart_and_shows_what_needs_attention(admin_client):
+    from django.core.cache import cache
+
+    from webhooks.admin import DASHBOARD_CACHE_KEY
+
+    cache.delete(DASHBOARD_CACHE_KEY)  # the chart's counts are shared for a minute
+    store(booking("BOOKING_CREATED", uid="d1", minutes=0), status="processed")
+    old_failed = store(booking("BOOKING_CREATED", uid="d2", minutes=1), status="failed")
+    WebhookEvent.objects.filter(pk=old_failed.pk).update(received_at=timezone.now() - timedelta(days=2, hours=3))
+    store(booking("BOOKING_CREATED", uid="d3", minutes=2), status="dead")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(DASHBOARD_URL)
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert '<svg class="vani-chart" id="daily-chart"' in html
+    assert html.count("<rect ") == 3  # one segment per (day, status) with events
+    assert "<script" not in html.split('id="daily-chart"')[1].split("</svg>")[0]
+    assert re.search(r'id="card-failed" href="[^"]*\?status=failed">Failed<span class="number">1<', html)
+    assert re.search(r'id="card-dead" href="[^"]*\?status=dead">Dead<span class="number">1<', html)
+    assert "2 d 3 h" in html and f"#{old_failed.pk}" in html
+    assert len(queries.captured_queries) <= 10
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    assert DASHBOARD_URL in index
+
+
+def test_daily_counts_cover_fourteen_days_oldest_first():
+    store(booking("BOOKING_CREATED", uid="c1", minutes=0), status="processed")
+    days = selectors.daily_event_counts(days=14)
+    assert len(days) == 14 and days[-1].day == timezone.localdate()
+    assert days[-1].by_status == {"processed": 1} and sum(d.total for d in days) == 1
+
+
+# --- meetings and targets -------------------------------------------------------------------------
+
+
+def test_meeting_search_by_earlier_uid_email_and_target(admin_client):
+    processed(booking("BOOKING_CREATED", uid="mA", minutes=0, email="lead@acme.example"))
+    processed(booking("BOOKING_RESCHEDULED", uid="mB", minutes=10, reschedule_uid="mA", email="lead@acme.example"))
+    meeting = Meeting.objects.get()
+    target = Target.objects.create(name="Lena Lead", email="Lead@Acme.example", company="Acme")
+    Meeting.objects.filter(pk=meeting.pk).update(target=target)
+    url = reverse("admin:meetings_meeting_changelist")
+
+    for term in ("mA", "mB", "LEAD@acme.example", "Acme", "lena"):
+        response = admin_client.get(url, {"q": term})
+        assert [m.pk for m in response.context["cl"].result_list] == [meeting.pk], term
+    assert list(admin_client.get(url, {"q": "mZ"}).context["cl"].result_list) == []
+    assert admin_client.get(url, {"status": "scheduled", "start": "past"}).status_code == 200
+
+
+def test_meeting_detail_shows_the_timeline_in_order(admin_client):
+    created = processed(booking("BOOKING_CREATED", uid="tA", minutes=0))
+    moved = processed(booking("BOOKING_RESCHEDULED", uid="tB", minutes=10, reschedule_uid="tA"))
+    cancelled = processed(booking("BOOKING_CANCELLED", uid="tB", minutes=20))
+    failed = store(meeting_ended(uid="tB"), status="failed")
+    meeting = Meeting.objects.get()
+    assert MeetingStatusChange.objects.filter(meeting=meeting).count() == 2  # ∅→scheduled, →cancelled
+
+    html = admin_client.get(reverse("admin:meetings_meeting_change", args=[meeting.pk])).content.decode()
+
+    timeline = html.split('id="meeting-timeline"')[1]
+    positions = [timeline.index(f">#{event.pk}</a>") for event in (created, moved, cancelled, failed)]
+    assert positions == sorted(positions)
+    assert "→ <strong>cancelled</strong>" in timeline and "→ <strong>scheduled</strong>" in timeline
+    assert timeline.index("→ <strong>cancelled</strong>") > positions[2]
+    assert "tA" in html and "tB" in html
+
+
+def test_meeting_target_can_be_linked_but_nothing_else_changed(admin_client):
+    processed(booking("BOOKING_CREATED", uid="link1", minutes=0))
+    meeting = Meeting.objects.get()
+    target = Target.objects.create(name="Priya", email="p@example.org")
+    response = admin_client.post(reverse("admin:meetings_meeting_change", args=[meeting.pk]),
+                                 {"target": target.pk, "status": "cancelled", "title": "changed"})
+    assert response.status_code == 302
+    meeting.refresh_from_db()
+    assert meeting.target == target and meeting.status == "scheduled" and meeting.title != "changed"
+
+
+def test_target_admin_searches_name_email_company_and_owner(admin_client):
+    owner = make_user("alexr")
+    Target.objects.create(name="Priya Shah", email="priya@northwind.example", company="Northwind", owner=owner)
+    Target.objects.create(name="Tom Becker", email="tom@globex.example", company="Globex")
+    url = reverse("admin:meetings_target_changelist")
+    for term, expected in (("priya", ["Priya Shah"]), ("globex", ["Tom Becker"]), ("alexr", ["Priya Shah"])):
+        names = [t.name for t in admin_client.get(url, {"q": term}).context["cl"].result_list]
+        assert names == expected
+
+
+# --- demo data ------------------------------------------------------------------------------------
+
+
+def test_seed_demo_data_fills_a_realistic_consistent_database(db):
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=dt_timezone.utc)
+    summary = seed_demo_data(events=1500, seed=4, now=now, batch_size=400)
+
+    assert summary.events == WebhookEvent.objects.count() == 1500
+    statuses = set(WebhookEvent.objects.values_list("status", flat=True))
+    assert {"processed", "ignored", "duplicate", "failed", "dead", "rejected"} <= statuses
+    triggers = set(WebhookEvent.objects.values_list("trigger_event", flat=True))
+    assert {"BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED", "MEETING_ENDED", "PING"} <= triggers
+    received = WebhookEvent.objects.values_list("received_at", flat=True)
+    assert now - timedelta(days=30) <= min(received) and max(received) <= now + timedelta(seconds=1)
+    assert summary.meetings == Meeting.objects.count() > 100
+    assert BookingUid.objects.count() > Meeting.objects.count()  # reschedules left aliases
+    assert Target.objects.exists() and ProcessingAttempt.objects.exists()
+    # Duplicates point at an original with the same body; uids and e-mails are searchable.
+    duplicate = WebhookEvent.objects.filter(status="duplicate").first()
+    assert bytes(duplicate.raw_body) == bytes(duplicate.duplicate_of.raw_body)
+    linked = WebhookEvent.objects.filter(status="processed", meeting__isnull=False).first()
+    assert linked.attendee_email == linked.attendee_email.lower() and linked.booking_uid
+    # The sequence was moved past the explicit ids: normal inserts still work.
+    store(booking("BOOKING_CREATED", uid="after-seed", minutes=0))
+
+    # A seeded failed event holds a real Cal.com body: fixing and replaying it works.
+    failed = WebhookEvent.objects.filter(status="failed", trigger_event="BOOKING_CREATED").first()
+    if failed is not None:
+        assert process_event(event_id=failed.pk, via=AttemptTrigger.ADMIN, mode="reprocess").status in ("processed", "ignored")
+
+    with pytest.raises(AlreadySeeded):
+        seed_demo_data(events=10, seed=4, now=now)
+
+
+def test_seed_demo_data_is_deterministic(db):
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=dt_timezone.utc)
+
+    def snapshot():
+        return list(WebhookEvent.objects.order_by("id").values_list(
+            "trigger_event", "booking_uid", "status", "fingerprint", "received_at"))
+
+    seed_demo_data(events=300, seed=8, now=now)
+    first = snapshot()
+    # Duplicates first: deleting an original would make them originals of the same body.
+    WebhookEvent.objects.filter(duplicate_of__isnull=False).delete()
+    for model in (WebhookEvent, Meeting, Target):
+        model.objects.all().delete()
+    seed_demo_data(events=300, seed=8, now=now)
+    assert snapshot() == first
+
+
+def test_seed_demo_data_command(db):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("seed_demo_data", "--events", "120", "--seed", "3", "--sequential", stdout=out)
+    assert "Seeded 120 events" in out.getvalue()
+    assert WebhookEvent.objects.count() == 120
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_data_bulk_path_writes_in_the_background_and_rebuilds_indexes():
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename IN "
+                "('webhook_events', 'webhooks_processingattempt', 'meetings_meetingstatuschange')"
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    before = indexes()
+    summary = seed_demo_data(events=2500, seed=6, batch_size=500, background_writes=True)
+
+    assert indexes() == before  # dropped for the load, rebuilt after it
+    assert WebhookEvent.objects.count() == summary.events == 2500
+    assert ProcessingAttempt.objects.count() == summary.attempts
+    assert Meeting.objects.count() == summary.meetings and BookingUid.objects.count() == summary.booking_uids
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'webhook_events'")
+        assert cursor.fetchone()[0] > 2000  # analysed: the admin's estimates are right

@@ -1,0 +1,243 @@
+"""Staff reprocessing of stored webhook events: one event, a page of them, or a background job.
+
+Every run goes through `webhooks.services.reprocess_event`, the same path as the worker, so each
+run is a ProcessingAttempt row with the staff user, and the notifications outbox keeps a replay
+from notifying twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from .models import (
+    AttemptTrigger,
+    ReprocessJob,
+    ReprocessJobStatus,
+    WebhookEvent,
+    WebhookEventStatus,
+)
+from .selectors import EventFilter, reprocess_selection_events
+from .services import _RUNNABLE_STATUSES, ProcessingMode, ReprocessNotAllowed, reprocess_event
+
+logger = logging.getLogger("webhooks")
+
+# Events a job runs between two progress updates (and checks for cancellation).
+JOB_BATCH_SIZE = 100
+
+
+def runnable_statuses(*, force: bool) -> frozenset[str]:
+    """Statuses a staff reprocess runs: failed/dead/ignored/received, plus processed when forced."""
+    mode = ProcessingMode.FORCE if force else ProcessingMode.REPROCESS
+    return frozenset(str(status) for status in _RUNNABLE_STATUSES[mode])
+
+
+@dataclass(frozen=True)
+class ReprocessOutcome:
+    event_id: int
+    ran: bool  # False: not runnable in this mode (e.g. already processed), or refused
+    status: str  # the event's status afterwards
+    refusal: str = ""  # why it can never be reprocessed (rejected delivery, duplicate)
+
+
+def reprocess_one(
+    *, event_id: int, user=None, force: bool = False, via: AttemptTrigger = AttemptTrigger.ADMIN
+) -> ReprocessOutcome:
+    attempts_before = WebhookEvent.objects.values_list("attempts", flat=True).get(pk=event_id)
+    try:
+        event = reprocess_event(event_id=event_id, user=user, force=force, via=via)
+    except ReprocessNotAllowed as exc:
+        status = WebhookEvent.objects.values_list("status", flat=True).get(pk=event_id)
+        return ReprocessOutcome(event_id=event_id, ran=False, status=status, refusal=str(exc))
+    return ReprocessOutcome(
+        event_id=event_id, ran=event.attempts > attempts_before, status=event.status
+    )
+
+
+@dataclass
+class BulkReprocessSummary:
+    processed: int = 0
+    ignored: int = 0
+    failed: int = 0
+    not_runnable: int = 0  # e.g. already processed and not forced; or gone
+    refused: int = 0  # rejected deliveries and duplicates
+
+    @property
+    def ran(self) -> int:
+        return self.processed + self.ignored + self.failed
+
+    def add(self, outcome: ReprocessOutcome) -> None:
+        if outcome.refusal:
+            self.refused += 1
+        elif not outcome.ran:
+            self.not_runnable += 1
+        elif outcome.status == WebhookEventStatus.FAILED:
+            self.failed += 1
+        elif outcome.status == WebhookEventStatus.IGNORED:
+            self.ignored += 1
+        else:
+            self.processed += 1
+
+
+def reprocess_events(
+    *, event_ids: Iterable[int], user=None, force: bool = False
+) -> BulkReprocessSummary:
+    """Run a small selection right away (one admin page at most), oldest event first."""
+    summary = BulkReprocessSummary()
+    for event_id in sorted(set(event_ids)):
+        try:
+            summary.add(reprocess_one(event_id=event_id, user=user, force=force))
+        except WebhookEvent.DoesNotExist:
+            summary.not_runnable += 1
+    return summary
+
+
+# --- Background jobs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReprocessSelection:
+    """The events a bulk run is about: explicit ids, or a frozen admin filter up to an id."""
+
+    event_ids: tuple[int, ...] = ()
+    event_filter: EventFilter | None = None
+    max_event_id: int = 0
+
+    def events(self):
+        return reprocess_selection_events(
+            event_ids=self.event_ids, event_filter=self.event_filter, max_event_id=self.max_event_id
+        )
+
+    def runnable_events(self, *, force: bool):
+        return self.events().filter(status__in=runnable_statuses(force=force))
+
+
+def selection_of_ids(*, event_ids: Iterable[int]) -> ReprocessSelection:
+    ids = tuple(sorted({int(event_id) for event_id in event_ids}))
+    return ReprocessSelection(event_ids=ids, max_event_id=ids[-1] if ids else 0)
+
+
+def selection_of_filter(
+    *, event_filter: EventFilter, now=None, max_event_id: int | None = None
+) -> ReprocessSelection:
+    """Freeze what is on screen now: later deliveries and a moving time window stay out."""
+    if max_event_id is None:
+        max_event_id = WebhookEvent.objects.aggregate(top=Max("id"))["top"] or 0
+    return ReprocessSelection(
+        event_filter=event_filter.frozen(now=now or timezone.now()), max_event_id=max_event_id
+    )
+
+
+def create_reprocess_job(
+    *, selection: ReprocessSelection, user=None, force: bool = False
+) -> ReprocessJob:
+    """Record the job and hand it to the task backend once the row is committed."""
+    with transaction.atomic():
+        job = ReprocessJob.objects.create(
+            force=force,
+            event_ids=list(selection.event_ids),
+            event_filter=selection.event_filter.as_json() if selection.event_filter else {},
+            max_event_id=selection.max_event_id,
+            total=selection.runnable_events(force=force).count(),
+            created_by=user,
+        )
+        job_id = job.pk
+        transaction.on_commit(lambda: enqueue_reprocess_job(job_id=job_id))
+    logger.info(
+        "reprocess job created job_id=%s total=%s force=%s by=%s",
+        job.pk, job.total, force, getattr(user, "pk", None),
+    )
+    return job
+
+
+def enqueue_reprocess_job(*, job_id: int) -> None:
+    from .tasks import run_reprocess_job as run_reprocess_job_task
+
+    try:
+        run_reprocess_job_task.enqueue(job_id=job_id)
+    except Exception as exc:
+        logger.exception("could not enqueue reprocess job_id=%s", job_id)
+        ReprocessJob.objects.filter(pk=job_id, status=ReprocessJobStatus.QUEUED).update(
+            status=ReprocessJobStatus.FAILED,
+            error=f"could not enqueue: {type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+
+
+def selection_of_job(*, job: ReprocessJob) -> ReprocessSelection:
+    return ReprocessSelection(
+        event_ids=tuple(job.event_ids or ()),
+        event_filter=EventFilter.from_json(job.event_filter) if job.event_filter else None,
+        max_event_id=job.max_event_id,
+    )
+
+
+def run_reprocess_job(*, job_id: int) -> ReprocessJob:
+    """Run (or resume, after a worker died) a job: its selection in id order, in batches.
+
+    Progress is written after every batch, so the admin page shows it; a cancelled job stops at
+    the next batch. Events that became unrunnable since confirmation are counted as skipped.
+    """
+    with transaction.atomic():
+        job = ReprocessJob.objects.select_for_update().get(pk=job_id)
+        if not job.is_active:
+            return job
+        job.status = ReprocessJobStatus.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        job.save(update_fields=["status", "started_at"])
+
+    selection = selection_of_job(job=job)
+    candidates = selection.runnable_events(force=job.force)
+    cursor = job.last_event_id
+    try:
+        while not _is_cancelled(job_id=job_id):
+            batch = list(
+                candidates.filter(id__gt=cursor)
+                .order_by("id")
+                .values_list("id", flat=True)[:JOB_BATCH_SIZE]
+            )
+            if not batch:
+                break
+            summary = reprocess_events(event_ids=batch, user=job.created_by, force=job.force)
+            cursor = batch[-1]
+            ReprocessJob.objects.filter(pk=job_id).update(
+                done=F("done") + summary.ran,
+                failed=F("failed") + summary.failed,
+                skipped=F("skipped") + summary.not_runnable + summary.refused,
+                last_event_id=cursor,
+            )
+    except Exception as exc:
+        logger.exception("reprocess job_id=%s failed", job_id)
+        ReprocessJob.objects.filter(pk=job_id).update(
+            status=ReprocessJobStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+        )
+        return ReprocessJob.objects.get(pk=job_id)
+
+    ReprocessJob.objects.filter(pk=job_id, status=ReprocessJobStatus.RUNNING).update(
+        status=ReprocessJobStatus.FINISHED, finished_at=timezone.now()
+    )
+    job = ReprocessJob.objects.get(pk=job_id)
+    logger.info(
+        "reprocess job finished job_id=%s status=%s done=%s failed=%s skipped=%s",
+        job.pk, job.status, job.done, job.failed, job.skipped,
+    )
+    return job
+
+
+def cancel_reprocess_job(*, job_id: int) -> ReprocessJob:
+    """Stop a queued or running job at its next batch; what already ran stays done."""
+    ReprocessJob.objects.filter(
+        pk=job_id, status__in=[ReprocessJobStatus.QUEUED, ReprocessJobStatus.RUNNING]
+    ).update(status=ReprocessJobStatus.CANCELLED, finished_at=timezone.now())
+    return ReprocessJob.objects.get(pk=job_id)
+
+
+def _is_cancelled(*, job_id: int) -> bool:
+    return ReprocessJob.objects.filter(pk=job_id, status=ReprocessJobStatus.CANCELLED).exists()
