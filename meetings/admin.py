@@ -16,6 +16,7 @@ from django.utils.http import urlencode
 from webhooks import selectors as webhook_selectors
 from webhooks.admin import EstimatedCountPaginator, badge, event_list_url, status_badge
 
+from . import selectors as meeting_selectors
 from .models import Meeting, MeetingStatus, PaymentStatus, Target
 from .services import link_target
 
@@ -134,7 +135,7 @@ class MeetingAdmin(admin.ModelAdmin):
         return False
 
     def get_search_results(self, request, queryset, search_term):
-        return webhook_selectors.search_meetings(queryset=queryset, term=search_term), False
+        return meeting_selectors.search_meetings(queryset=queryset, term=search_term), False
 
     def save_model(self, request, obj, form, change):
         link_target(meeting=obj, target=form.cleaned_data.get("target"))

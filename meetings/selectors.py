@@ -70,3 +70,31 @@ def meeting_detail(*, meeting_id: int) -> Meeting | None:
 
 def target_list() -> QuerySet[Target]:
     return Target.objects.select_related("owner").order_by("name", "email", "id")
+
+
+# Name/company matches are a substring scan over the (small) targets table; cap what it feeds
+# into the meetings query.
+TARGET_SEARCH_LIMIT = 500
+
+
+def search_meetings(*, queryset: QuerySet[Meeting], term: str) -> QuerySet[Meeting]:
+    """Exact, indexed meeting search: any booking uid of the chain, a Cal.com booking id, an
+    attendee or target e-mail; otherwise a target's name or company (a small table)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    if "@" in term:
+        email = term.lower()
+        target_ids = Target.objects.annotate(email_lower=Lower("email")).filter(email_lower=email)
+        return queryset.filter(Q(attendee_email=email) | Q(target_id__in=target_ids.values("id")))
+    condition = Q(id__in=meeting_ids_for_booking(uids=[term]))
+    if term.isdigit() and len(term) <= 18:
+        condition |= Q(cal_booking_id=int(term))
+    target_ids = list(
+        Target.objects.filter(Q(name__icontains=term) | Q(company__icontains=term))
+        .values_list("id", flat=True)[:TARGET_SEARCH_LIMIT]
+    )
+    if target_ids:
+        condition |= Q(target_id__in=target_ids)
+    return queryset.filter(condition)
+

@@ -90,6 +90,12 @@ HANDLED_TRIGGERS: tuple[str, ...] = (
     "RECORDING_TRANSCRIPTION_GENERATED",
 )
 KNOWN_TRIGGERS: frozenset[str] = frozenset(STATUS_TABLE)
+# Triggers that are about a booking by nature (an event of these without one is a problem).
+BOOKING_TRIGGERS: frozenset[str] = frozenset(
+    trigger
+    for trigger, rule in STATUS_TABLE.items()
+    if rule.touches_booking or rule.effect not in (Effect.INFO, Effect.PING)
+)
 
 
 def rule_for(trigger: str) -> Rule | None:

@@ -31,40 +31,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from webhooks.registration import CALCOM_TRIGGER_EVENTS
+
 Auth = Literal["v2", "v1", "none"]
 
 # WebhookTriggerEvents as Cal.com validates it (shared/calcom/PROTOCOL.md §4).
-TRIGGER_EVENTS = frozenset(
-    {
-        "BOOKING_CREATED",
-        "BOOKING_PAYMENT_INITIATED",
-        "BOOKING_PAID",
-        "BOOKING_RESCHEDULED",
-        "BOOKING_REQUESTED",
-        "BOOKING_CANCELLED",
-        "BOOKING_REJECTED",
-        "BOOKING_NO_SHOW_UPDATED",
-        "FORM_SUBMITTED",
-        "MEETING_ENDED",
-        "MEETING_STARTED",
-        "RECORDING_READY",
-        "INSTANT_MEETING",
-        "RECORDING_TRANSCRIPTION_GENERATED",
-        "OOO_CREATED",
-        "AFTER_HOSTS_CAL_VIDEO_NO_SHOW",
-        "AFTER_GUESTS_CAL_VIDEO_NO_SHOW",
-        "FORM_SUBMITTED_NO_EVENT",
-        "ROUTING_FORM_FALLBACK_HIT",
-        "DELEGATION_CREDENTIAL_ERROR",
-        "WRONG_ASSIGNMENT_REPORT",
-        "INSTANT_MEETING_ACCEPTED",
-        "BOOKING_LOCATION_UPDATED",
-        "BOOKING_REASSIGNED",
-        "DELEGATION_CREDENTIAL_SECRET_ROTATED",
-        "DELEGATION_CREDENTIAL_SECRET_ROTATION_FAILED",
-        "DELEGATION_CREDENTIAL_ROTATION_REQUIRED",
-    }
-)
+TRIGGER_EVENTS = frozenset(CALCOM_TRIGGER_EVENTS)
 V1_WEBHOOK_FIELDS = frozenset(
     {
         "subscriberUrl",

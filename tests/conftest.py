@@ -42,6 +42,16 @@ def load_payload(name: str) -> dict:
     return json.loads((PAYLOADS_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and API throttles live in the cache; no test inherits another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def webhook_secret(settings):
     settings.CAL_COM_WEBHOOK_SECRET = TEST_SECRET

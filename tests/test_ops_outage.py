@@ -20,7 +20,7 @@ import requests
 
 from tests.conftest import TEST_SECRET
 from tests.pg_cluster import ThrowawayCluster, free_port, postgres_bin_dir
-from webhooks.services import build_sample_webhook_body, encode_webhook_body, new_sample_booking
+from webhooks.samples import build_sample_webhook_body, encode_webhook_body, new_sample_booking
 from webhooks.signatures import sign_body
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]

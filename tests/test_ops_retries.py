@@ -18,9 +18,8 @@ from django_tasks_db.models import DBTaskResult
 
 from meetings.models import Meeting, MeetingStatusChange
 from webhooks.models import AttemptTrigger, WebhookEvent, WebhookEventStatus
+from webhooks.samples import build_sample_webhook_body, new_sample_booking
 from webhooks.services import (
-    build_sample_webhook_body,
-    new_sample_booking,
     recover_stuck_events,
     reprocess_event,
     retry_delay,

@@ -182,3 +182,14 @@ def test_response_is_json_with_event_id(deliver):
     response = deliver(load_payload("PING"))
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["event_id"] == WebhookEvent.objects.get().pk
+
+
+def test_an_original_with_duplicates_can_be_deleted_and_its_body_arrives_anew(deliver):
+    body = compact(load_payload("BOOKING_CREATED"))
+    original = deliver(body).json()["event_id"]
+    deliver(body)
+    WebhookEvent.objects.filter(pk=original).delete()  # e.g. retention pruning
+    orphan = WebhookEvent.objects.get()
+    assert orphan.status == "duplicate" and orphan.duplicate_of_id is None
+    again = deliver(body).json()
+    assert again["duplicate"] is False  # a new original: the orphaned duplicate does not count

@@ -4,6 +4,7 @@ Everything that differs between a laptop and production comes from the environme
 (django-environ); an optional `.env` file next to manage.py is read first.
 """
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -38,6 +39,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
     "meetings",
@@ -47,6 +52,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and Swagger UI's static files under gunicorn (no separate web server).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -55,7 +62,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "vani.urls"
+ROOT_URLCONF = env.str("ROOT_URLCONF", default="vani.urls")
 
 TEMPLATES = [
     {
@@ -117,6 +124,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Until `collectstatic` has run (development, tests) there is nothing for whitenoise to serve.
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 # --- Cal.com ---------------------------------------------------------------------------------
 # Every configured secret is accepted (rotation; one per Cal.com webhook row pointing here).
@@ -145,12 +162,145 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # 4xx answers are logged once, by us, with their cause; Django's per-request warning
+        # would let a junk flood flood the logs.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
 
+# --- REST API (/api/) --------------------------------------------------------------------------
+# Staff only: a token (`manage.py create_api_token USERNAME`, header `Authorization: Token …`)
+# or the admin's session. Each user may make API_THROTTLE_RATE requests ("600/min", "20/s", …).
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_THROTTLE_CLASSES": ["meetings.api.throttling.ApiUserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# OpenAPI 3.1 schema at /api/schema/ and Swagger UI at /api/docs/ (staff only); the UI's assets
+# come from drf-spectacular-sidecar (our own static files), never a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "VANI API",
+    "DESCRIPTION": "Meetings, targets and Cal.com webhook events, for staff and internal tools.",
+    "VERSION": "1.0.0",
+    # 3.1: a nullable nested object is `oneOf: [object, null]`, which validators agree on
+    # (3.0's `nullable` beside `allOf` is read differently by different tools).
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    # Request bodies get their own components, without the read-only fields of the answers.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`; give each choice set its own stable name.
+    "ENUM_NAME_OVERRIDES": {
+        "MeetingStatusEnum": "meetings.models.MeetingStatus",
+        "PaymentStatusEnum": "meetings.models.PaymentStatus",
+        "WebhookEventStatusEnum": "webhooks.models.WebhookEventStatus",
+        "SignatureResultEnum": "webhooks.models.SignatureResult",
+        "AttemptOutcomeEnum": "webhooks.models.AttemptOutcome",
+        "AttemptTriggerEnum": "webhooks.models.AttemptTrigger",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- HIT notifications -----------------------------------------------------------------------
+# E-mail goes through Django's mail; EMAIL_URL e.g. smtp+tls://user:pass@smtp.example.com:587.
+# The default prints messages to the console (development).
+_email_config = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email_config["EMAIL_BACKEND"]
+EMAIL_HOST = _email_config.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email_config.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email_config.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email_config.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = _email_config.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email_config.get("EMAIL_USE_SSL", False)
+# Bounded so a dead mail server cannot hold a worker (or, inline, a request) for long.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="VANI <vani@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Cal.com triggers that notify (each must be one that status_mapping marks as a HIT).
+HIT_TRIGGERS = env.list("HIT_TRIGGERS", default=["BOOKING_PAID", "MEETING_ENDED"])
+# Channels in use; a listed channel with nothing configured (no recipients, no Slack URL) is off.
+HIT_CHANNELS = env.list("HIT_CHANNELS", default=["email", "slack", "log"])
+# Always e-mailed, besides the owner of the meeting's target.
+HIT_NOTIFY_EMAILS = env.list("HIT_NOTIFY_EMAILS", default=[])
+HIT_SLACK_WEBHOOK_URL = env.str("HIT_SLACK_WEBHOOK_URL", default="")
+HIT_SLACK_TIMEOUT = env.float("HIT_SLACK_TIMEOUT", default=10.0)
+# A failed send is retried after HIT_RETRY_BASE_SECONDS, then twice that, four times …, and
+# marked failed after HIT_MAX_ATTEMPTS attempts (staff can still resend it from the admin).
+HIT_MAX_ATTEMPTS = env.int("HIT_MAX_ATTEMPTS", default=6)
+HIT_RETRY_BASE_SECONDS = env.float("HIT_RETRY_BASE_SECONDS", default=60.0)
+
+# --- Operations and security -----------------------------------------------------------------
+# Processing retries: after failed attempt n the next one waits WEBHOOK_RETRY_BASE_SECONDS *
+# 2**(n-1) (the upper half of it random, so retries of many events spread out), at most
+# WEBHOOK_RETRY_MAX_SECONDS; after WEBHOOK_MAX_ATTEMPTS attempts the event is `dead`.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# Recovery sweep (recover_webhook_events): events left `received` or `processing` this long
+# (a killed worker, a lost enqueue) are enqueued again, and so are retries overdue by this much.
+WEBHOOK_STUCK_AFTER_SECONDS = env.int("WEBHOOK_STUCK_AFTER_SECONDS", default=300)
+# Retention in days per status for prune_webhook_events, e.g. "processed=90,rejected=7";
+# unlisted statuses keep these defaults. received, processing and failed are never pruned;
+# dead events are kept until a retention is configured for them (they need a human).
+WEBHOOK_RETENTION_DAYS = {
+    "processed": 90,
+    "ignored": 30,
+    "duplicate": 30,
+    "rejected": 7,
+    **{
+        status.strip(): int(days)
+        for status, days in env.dict("WEBHOOK_RETENTION_DAYS", default={}).items()
+    },
+}
+# Refused deliveries (bad signature, too large) from one client address beyond this many per
+# minute are answered 429 and only counted, not stored one by one. Valid deliveries never count.
+WEBHOOK_REJECTED_LIMIT_PER_MINUTE = env.int("WEBHOOK_REJECTED_LIMIT_PER_MINUTE", default=20)
+
+# The rate limiter's counters. locmem is per process; with several web processes use Redis,
+# e.g. CACHE_URL=redis://127.0.0.1:6379/1 (Django's built-in RedisCache).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # A hung Redis must not hold a request: the limiter fails open after a second.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 1, "socket_timeout": 1}
+    )
+
+# Behind a TLS-terminating proxy (ngrok, a load balancer): its addresses (or CIDR ranges). Only
+# then are X-Forwarded-For (client address) and X-Forwarded-Proto (HTTPS) believed.
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
+TRUSTED_PROXY = env.bool("TRUSTED_PROXY", default=bool(TRUSTED_PROXY_IPS))
+if TRUSTED_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
+# Cal.com does not follow redirects and probes/scrapers talk plain HTTP inside the network:
+# these paths are answered where they are asked, never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^api/webhooks/cal-com/?$", r"^healthz/?$", r"^readyz/?$", r"^metrics/?$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=IS_PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=IS_PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=IS_PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=IS_PRODUCTION)
+
+# /metrics: staff (admin session) or these client addresses / CIDR ranges (e.g. Prometheus).
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+
+# LOG_FORMAT=json: one JSON object per line, with the key=value fields as JSON keys.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT == "json":
+    LOGGING["formatters"]["json"] = {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+    }
+    LOGGING["handlers"]["console"]["formatter"] = "json"

@@ -108,7 +108,10 @@ class WebhookEvent(models.Model):
             # processed; the loser is stored as a duplicate of the winner.
             models.UniqueConstraint(
                 fields=["fingerprint"],
-                condition=Q(duplicate_of__isnull=True) & ~Q(fingerprint="") & ~Q(status="rejected"),
+                # Duplicates stay out even once their original is deleted (duplicate_of → NULL).
+                condition=Q(duplicate_of__isnull=True)
+                & ~Q(fingerprint="")
+                & ~Q(status__in=["rejected", "duplicate"]),
                 name="wh_one_original_per_fingerprint",
             ),
         ]

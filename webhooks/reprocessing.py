@@ -23,7 +23,7 @@ from .models import (
     WebhookEventStatus,
 )
 from .selectors import EventFilter, reprocess_selection_events
-from .services import _RUNNABLE_STATUSES, ProcessingMode, ReprocessNotAllowed, reprocess_event
+from .services import RUNNABLE_STATUSES, ProcessingMode, ReprocessNotAllowed, reprocess_event
 
 logger = logging.getLogger("webhooks")
 
@@ -34,7 +34,7 @@ JOB_BATCH_SIZE = 100
 def runnable_statuses(*, force: bool) -> frozenset[str]:
     """Statuses a staff reprocess runs: failed/dead/ignored/received, plus processed when forced."""
     mode = ProcessingMode.FORCE if force else ProcessingMode.REPROCESS
-    return frozenset(str(status) for status in _RUNNABLE_STATUSES[mode])
+    return frozenset(str(status) for status in RUNNABLE_STATUSES[mode])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Min, Q, QuerySet
-from django.db.models.functions import Lower, TruncDate
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -370,32 +370,3 @@ def reprocess_selection_events(
 
 def count_by_status(*, queryset: QuerySet[WebhookEvent]) -> dict[str, int]:
     return dict(queryset.order_by().values_list("status").annotate(n=Count("id")))
-
-
-# --- Meeting and target search (admin) ---------------------------------------------------------
-
-TARGET_SEARCH_LIMIT = 500
-
-
-def search_meetings(*, queryset: QuerySet[Meeting], term: str) -> QuerySet[Meeting]:
-    """Exact, indexed meeting search: any booking uid of the chain, a Cal.com booking id, an
-    attendee or target e-mail; otherwise a target's name or company (a small table)."""
-    from meetings.models import Target
-
-    term = term.strip()
-    if not term:
-        return queryset
-    if "@" in term:
-        email = term.lower()
-        target_ids = Target.objects.annotate(email_lower=Lower("email")).filter(email_lower=email)
-        return queryset.filter(Q(attendee_email=email) | Q(target_id__in=target_ids.values("id")))
-    condition = Q(id__in=meeting_ids_for_booking(uids=[term]))
-    if term.isdigit() and len(term) <= 18:
-        condition |= Q(cal_booking_id=int(term))
-    target_ids = list(
-        Target.objects.filter(Q(name__icontains=term) | Q(company__icontains=term))
-        .values_list("id", flat=True)[:TARGET_SEARCH_LIMIT]
-    )
-    if target_ids:
-        condition |= Q(target_id__in=target_ids)
-    return queryset.filter(condition)

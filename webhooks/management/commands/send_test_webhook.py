@@ -6,14 +6,14 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.services import (
+from webhooks.samples import (
     SAMPLE_WEBHOOK_TRIGGERS,
     build_sample_webhook_body,
     encode_webhook_body,
     new_sample_booking,
     post_sample_webhook,
-    webhook_secrets,
 )
+from webhooks.services import webhook_secrets
 
 
 class Command(BaseCommand):
