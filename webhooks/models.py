@@ -111,7 +111,8 @@ class WebhookEvent(models.Model):
                 # Duplicates stay out even once their original is deleted (duplicate_of → NULL).
                 condition=Q(duplicate_of__isnull=True)
                 & ~Q(fingerprint="")
-                & ~Q(status__in=["rejected", "duplicate"]),
+                & ~Q(status="rejected")
+                & ~Q(status="duplicate"),
                 name="wh_one_original_per_fingerprint",
             ),
         ]
