@@ -26,6 +26,11 @@ class Command(BaseCommand):
             f"  webhook URL:   {webhook_url}   (give this to Cal.com)",
             f"  admin URL:     http://{bind}/admin/",
         ]
+        if not webhook_url.startswith("https://"):
+            lines.append(
+                "  note: Cal.com's cloud only delivers to public https URLs; expose this port "
+                "(e.g. `ngrok http PORT`) and set PUBLIC_BASE_URL to the tunnel's URL"
+            )
         if secrets:
             lines.append(f"  signing secret: configured ({', '.join(secrets)})")
         else:
