@@ -5,7 +5,7 @@ from io import StringIO
 from django.core.management import call_command
 
 
-def run(**settings_overrides) -> str:
+def run() -> str:
     out = StringIO()
     call_command("startup_status", "--bind", "127.0.0.1:8123", stdout=out)
     return out.getvalue()
