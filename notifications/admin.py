@@ -7,12 +7,14 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from vani.admin_base import ReadOnlyModelAdmin
+
 from .models import Notification, NotificationStatus
 from .services import resend_notifications
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyModelAdmin):
     list_display = (
         "id",
         "kind",
@@ -54,17 +56,8 @@ class NotificationAdmin(admin.ModelAdmin):
     )
     fields = readonly_fields
 
-    # The outbox is written by webhook processing only; editing or deleting a row would break
-    # "each recipient hears about a HIT once". Staff look, and resend.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
+    # The outbox is written by webhook processing only (read-only base): editing or deleting a
+    # row would break "each recipient hears about a HIT once". Staff look, and resend.
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("notifications.resend_notification")
 

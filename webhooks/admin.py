@@ -30,6 +30,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from meetings.status_mapping import STATUS_TABLE
+from vani.admin_base import ReadOnlyModelAdmin
 
 from . import selectors
 from .models import (
@@ -275,7 +276,7 @@ class WebhookEventChangeList(ChangeList):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyModelAdmin):
     list_display = (
         "event_number",
         "received_at",
@@ -321,16 +322,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("webhooks/admin.css",)}
-
-    # Read-only audit trail: no adding, editing or deleting deliveries here.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_reprocess_permission(self, request) -> bool:
         return request.user.has_perm(REPROCESS_PERMISSION)
@@ -694,7 +685,7 @@ def build_daily_chart(*, days: list[selectors.DayCounts], width: int = 760, heig
 
 
 @admin.register(ReprocessJob)
-class ReprocessJobAdmin(admin.ModelAdmin):
+class ReprocessJobAdmin(ReadOnlyModelAdmin):
     list_display = (
         "job_number", "status_column", "progress_column", "total", "done", "failed", "skipped",
         "force", "created_by", "created_at", "finished_at",
@@ -712,15 +703,6 @@ class ReprocessJobAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ("webhooks/admin.css",)}
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) or request.user.has_perm(
