@@ -18,12 +18,21 @@ def meeting_ids_for_booking(
     booking_ids = [booking_id for booking_id in booking_ids if booking_id is not None]
     found: set[int] = set()
     if uids:
-        found.update(BookingUid.objects.filter(uid__in=uids).values_list("meeting_id", flat=True))
-        found.update(Meeting.objects.filter(cal_event_id__in=uids).values_list("id", flat=True))
+        # Every uid a meeting ever had, the current one included, is a BookingUid row; the
+        # current-uid column is only consulted for rows written before that (or by hand).
+        found.update(
+            BookingUid.objects.filter(uid__in=uids).order_by().values_list("meeting_id", flat=True)
+        )
+        if not found:
+            found.update(
+                Meeting.objects.filter(cal_event_id__in=uids).order_by().values_list("id", flat=True)
+            )
     if booking_ids and not found:
         # The numeric id is only a fallback: a reschedule gives the booking a new one too.
         found.update(
-            Meeting.objects.filter(cal_booking_id__in=booking_ids).values_list("id", flat=True)
+            Meeting.objects.filter(cal_booking_id__in=booking_ids)
+            .order_by()
+            .values_list("id", flat=True)
         )
     return sorted(found)
 

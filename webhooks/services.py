@@ -268,11 +268,15 @@ def process_event(
             event.last_error = ""
             event.last_traceback = ""
             event.next_attempt_at = None
-            event.save()
+            # Only what processing changes: rewriting the raw body would cost a megabyte at worst.
+            event.save(update_fields=[
+                "status", "status_reason", "processed_at", "last_error", "last_traceback",
+                "next_attempt_at", "meeting",
+            ])
             attempt.outcome = outcome
             attempt.error = reason
             attempt.finished_at = now
-            attempt.save()
+            attempt.save(update_fields=["outcome", "error", "finished_at"])
     except Exception as exc:
         event = _record_failure(event_id=event_id, attempt=attempt, exc=exc)
     log_fields(
@@ -287,7 +291,9 @@ def _claim(
     *, event_id: int, via: AttemptTrigger, mode: ProcessingMode, user
 ) -> tuple[ProcessingAttempt, str] | None:
     with transaction.atomic():
-        event = WebhookEvent.objects.select_for_update().get(pk=event_id)
+        event = (
+            WebhookEvent.objects.select_for_update().only("id", "status", "attempts").get(pk=event_id)
+        )
         if event.status in NEVER_PROCESSED:
             raise ReprocessNotAllowed(
                 f"event #{event.pk} is {event.status}; "
