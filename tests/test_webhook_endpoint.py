@@ -193,3 +193,18 @@ def test_an_original_with_duplicates_can_be_deleted_and_its_body_arrives_anew(de
     assert orphan.status == "duplicate" and orphan.duplicate_of_id is None
     again = deliver(body).json()
     assert again["duplicate"] is False  # a new original: the orphaned duplicate does not count
+
+
+def test_production_backend_answers_before_processing_with_the_task_queued(deliver, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
+    settings.TASKS = {"default": {"BACKEND": settings.TASKS_BACKEND}}
+    response = deliver(load_payload("BOOKING_CREATED"))
+    assert response.status_code == 200 and response.json()["status"] == "received"
+    event = WebhookEvent.objects.get()
+    task = DBTaskResult.objects.get()  # committed together with the event
+    assert task.status == "READY" and task.args_kwargs["kwargs"]["event_id"] == event.pk
+    assert event.status == "received" and not Meeting.objects.exists()
+    deliver(load_payload("BOOKING_CREATED"))  # a duplicate queues nothing
+    assert DBTaskResult.objects.count() == 1

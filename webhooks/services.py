@@ -172,7 +172,14 @@ def record_delivery(
         event, original = _insert_original_or_duplicate(fields=fields)
         if original is None and event.status == WebhookEventStatus.RECEIVED:
             event_id = event.pk
-            transaction.on_commit(lambda: enqueue_processing(event_id=event_id))
+            if _queue_is_in_this_database():
+                # The task row commits with the event (one commit, and no moment where a
+                # stored event has no queued task); a worker cannot see it before the commit.
+                from .tasks import process_webhook_event
+
+                process_webhook_event.enqueue(event_id=event_id, via=str(AttemptTrigger.DELIVERY))
+            else:
+                transaction.on_commit(lambda: enqueue_processing(event_id=event_id))
 
     if original is None and event.status == WebhookEventStatus.RECEIVED and _runs_inline():
         # The embedded default has already processed it; answer with the real outcome.
@@ -197,22 +204,28 @@ def _runs_inline() -> bool:
     return settings.TASKS_BACKEND.endswith("ImmediateBackend")
 
 
+def _queue_is_in_this_database() -> bool:
+    """django-tasks-db keeps its queue in the default database, beside the events."""
+    return settings.TASKS_BACKEND.startswith("django_tasks_db.")
+
+
 def _insert_original_or_duplicate(*, fields: dict) -> tuple[WebhookEvent, WebhookEvent | None]:
     """Insert the delivery; if the same body was stored before, store it as its duplicate.
 
     The partial unique index on the fingerprint decides races between identical concurrent
     deliveries: exactly one becomes the original.
     """
-    originals = WebhookEvent.objects.filter(
-        fingerprint=fields["fingerprint"], duplicate_of__isnull=True
-    ).exclude(status__in=[WebhookEventStatus.REJECTED, WebhookEventStatus.DUPLICATE])
-    existing = originals.only("id").first()
-    if existing is None:
-        try:
-            with transaction.atomic():
-                return WebhookEvent.objects.create(**fields), None
-        except IntegrityError:
-            existing = originals.only("id").get()
+    try:
+        # Optimistic: nearly every delivery is new, so insert first and let the index speak.
+        with transaction.atomic():
+            return WebhookEvent.objects.create(**fields), None
+    except IntegrityError:
+        existing = (
+            WebhookEvent.objects.filter(fingerprint=fields["fingerprint"], duplicate_of__isnull=True)
+            .exclude(status__in=[WebhookEventStatus.REJECTED, WebhookEventStatus.DUPLICATE])
+            .only("id")
+            .get()
+        )
     duplicate_fields = {**fields, "status": WebhookEventStatus.DUPLICATE}
     duplicate_fields["status_reason"] = f"same body as event #{existing.pk}"
     duplicate_fields.pop("processed_at", None)
