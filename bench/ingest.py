@@ -1,0 +1,132 @@
+"""Part 1: ingest throughput and latency of the real endpoint against a bare-INSERT baseline.
+
+One gunicorn (2 workers) serves both paths, with the production task backend
+(django-tasks-db) and no db_worker running: the acknowledgement must not wait for processing,
+which is verified after every target round (every event still `received`, one queued task each).
+Rounds alternate baseline, target, baseline, target … with the service tables emptied before
+each, and the medians are reported.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count
+from django_tasks_db.models import DBTaskResult
+
+from webhooks.models import WebhookEvent
+
+from .infra import (
+    PYTHON,
+    RESULTS_DIR,
+    GunicornConfig,
+    child_pids,
+    gunicorn_server,
+    peak_rss_kib,
+    run_json_command,
+    truncate_service_tables,
+)
+from .urls import BASELINE_INGEST_PATH
+
+TARGET_PATH = settings.WEBHOOK_PATH
+PROCESS_TASK_PATH = "webhooks.tasks.process_webhook_event"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    seconds: float = 20.0
+    warmup_seconds: float = 2.0
+    pairs: int = 2
+    concurrency: int = 8
+    gunicorn: GunicornConfig = GunicornConfig()
+
+
+def verify_acknowledged_without_processing() -> dict:
+    """After a target round: nothing was processed, and every event has its task queued."""
+    statuses = dict(
+        WebhookEvent.objects.order_by()
+        .values("status")
+        .annotate(events=Count("id"))
+        .values_list("status", "events")
+    )
+    queued = DBTaskResult.objects.filter(task_path=PROCESS_TASK_PATH, status="READY").count()
+    events = sum(statuses.values())
+    return {
+        "events": events,
+        "statuses": statuses,
+        "queued_tasks": queued,
+        "ok": events > 0 and set(statuses) == {"received"} and queued == events,
+    }
+
+
+def run_ingest(*, config: IngestConfig, secret: str) -> dict:
+    rounds: list[dict] = []
+    log_path = RESULTS_DIR / "ingest.log"
+    with gunicorn_server(config=config.gunicorn, log_path=RESULTS_DIR / "gunicorn.log") as (
+        server,
+        port,
+    ):
+        for number in range(config.pairs * 2):
+            kind = "baseline" if number % 2 == 0 else "target"
+            truncate_service_tables()
+            load = run_json_command(
+                [
+                    PYTHON, "-m", "bench.loadgen",
+                    "--port", str(port),
+                    "--path", BASELINE_INGEST_PATH if kind == "baseline" else TARGET_PATH,
+                    "--secret", secret,
+                    "--prefix", f"ingest{number}x",
+                    "--concurrency", str(config.concurrency),
+                    "--duration", str(config.seconds),
+                    "--warmup", str(config.warmup_seconds),
+                ],
+                log_path=log_path,
+            )
+            round_result = {"kind": kind, "load": load, "load_average_1m": os.getloadavg()[0]}
+            if kind == "target":
+                round_result["verification"] = verify_acknowledged_without_processing()
+            rounds.append(round_result)
+        worker_pids = child_pids(server.pid)
+        web_peak_rss = {str(pid): peak_rss_kib(pid) for pid in worker_pids}
+    truncate_service_tables()
+    return summarise(rounds=rounds, config=config, web_peak_rss_kib=web_peak_rss)
+
+
+def summarise(*, rounds: list[dict], config: IngestConfig, web_peak_rss_kib: dict) -> dict:
+    def median_of(kind: str, pick) -> float:
+        return statistics.median(pick(r["load"]) for r in rounds if r["kind"] == kind)
+
+    summary = {}
+    for kind in ("baseline", "target"):
+        summary[kind] = {
+            "requests_per_s": median_of(kind, lambda load: load["requests_per_s"]),
+            "p50_ms": median_of(kind, lambda load: load["latency_ms"]["p50"]),
+            "p95_ms": median_of(kind, lambda load: load["latency_ms"]["p95"]),
+            "p99_ms": median_of(kind, lambda load: load["latency_ms"]["p99"]),
+            "errors": sum(r["load"]["errors"] for r in rounds if r["kind"] == kind),
+            "ran_out_of_bodies": any(
+                r["load"]["ran_out_of_bodies"] for r in rounds if r["kind"] == kind
+            ),
+        }
+    baseline_rate = summary["baseline"]["requests_per_s"]
+    verifications = [r["verification"] for r in rounds if r["kind"] == "target"]
+    return {
+        "config": {
+            "seconds": config.seconds,
+            "warmup_seconds": config.warmup_seconds,
+            "pairs": config.pairs,
+            "concurrency": config.concurrency,
+            "gunicorn_workers": config.gunicorn.workers,
+            "gunicorn_worker_class": config.gunicorn.worker_class,
+            "gunicorn_threads": config.gunicorn.threads,
+        },
+        **summary,
+        "throughput_ratio": summary["target"]["requests_per_s"] / baseline_rate if baseline_rate else 0.0,
+        "acknowledged_without_processing": all(v["ok"] for v in verifications),
+        "verifications": verifications,
+        "web_worker_peak_rss_kib": web_peak_rss_kib,
+        "rounds": rounds,
+    }

@@ -1,0 +1,407 @@
+"""Turn benchmark results into the console table, one JSON line and BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .infra import REPO_DIR
+
+NOTES_PATH = Path(__file__).resolve().parent / "notes.md"
+INGEST_MIN_RATIO = 0.70
+INGEST_MAX_P99_MS = 50.0
+PROCESSING_MIN_EVENTS_PER_S = 300.0
+ADMIN_MAX_MS = 300.0
+
+
+def _run(command: list[str]) -> str:
+    try:
+        return subprocess.run(
+            command, cwd=REPO_DIR, capture_output=True, text=True, timeout=30, check=False
+        ).stdout.rstrip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def fdatasync_latency_us(*, writes: int = 200) -> float:
+    """Median time of an 8 KiB write + fdatasync on the repository's disk (PostgreSQL's commit
+    path on this one-disk machine); the first thing that grows when neighbours write a lot."""
+    import statistics
+    import tempfile
+    import time
+
+    timings = []
+    block = b"\0" * 8192
+    with tempfile.NamedTemporaryFile(dir=REPO_DIR / "bench") as handle:
+        for _ in range(writes):
+            started = time.perf_counter()
+            os.write(handle.fileno(), block)
+            os.fdatasync(handle.fileno())
+            timings.append((time.perf_counter() - started) * 1e6)
+    return statistics.median(timings)
+
+
+def pressure() -> dict[str, float]:
+    """Linux PSI: share of the last 60 s in which some task waited for CPU / I/O (noise gauge)."""
+    result = {}
+    for resource in ("cpu", "io"):
+        try:
+            line = Path(f"/proc/pressure/{resource}").read_text().splitlines()[0]
+        except (OSError, IndexError):
+            continue
+        fields = dict(item.split("=") for item in line.split()[1:])
+        result[resource] = float(fields.get("avg60", 0))
+    return result
+
+
+def noise_gauges() -> dict:
+    return {
+        "load_average": os.getloadavg(),
+        "fdatasync_us": fdatasync_latency_us(),
+        "pressure_avg60": pressure(),
+    }
+
+
+def machine_facts() -> dict:
+    from django.db import connection
+
+    lscpu = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition(":") for line in _run(["lscpu"]).splitlines())
+    )
+    postgres = {}
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres["version"] = cursor.fetchone()[0]
+        for setting in ("shared_buffers", "synchronous_commit", "fsync", "wal_sync_method", "max_connections"):
+            cursor.execute(f"SHOW {setting}")
+            postgres[setting] = cursor.fetchone()[0]
+    return {
+        "nproc": _run(["nproc"]),
+        "cpu_model": lscpu.get("Model name", ""),
+        "hypervisor": lscpu.get("Hypervisor vendor", ""),
+        "memory": _run(["free", "-m"]),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgres": postgres,
+    }
+
+
+def git_facts() -> dict:
+    changed = [line for line in _run(["git", "status", "--porcelain"]).splitlines() if line]
+    return {
+        "commit": _run(["git", "rev-parse", "HEAD"]),
+        "uncommitted_files": len(changed),
+    }
+
+
+def targets(results: dict) -> dict[str, dict]:
+    verdicts: dict[str, dict] = {}
+    ingest = results.get("ingest")
+    if ingest:
+        ratio_ok = ingest["throughput_ratio"] >= INGEST_MIN_RATIO
+        p99_ok = ingest["target"]["p99_ms"] < INGEST_MAX_P99_MS
+        verdicts["ingest"] = {
+            "target": f">= {INGEST_MIN_RATIO:.0%} of baseline throughput, p99 < {INGEST_MAX_P99_MS:.0f} ms",
+            "met": ratio_ok and p99_ok and ingest["acknowledged_without_processing"],
+        }
+    processing = results.get("processing")
+    if processing:
+        two = [d for d in processing["drains"] if d["workers"] == 2]
+        verdicts["processing"] = {
+            "target": f">= {PROCESSING_MIN_EVENTS_PER_S:.0f} events/s with 2 workers",
+            "met": bool(two) and two[0]["events_per_s"] >= PROCESSING_MIN_EVENTS_PER_S,
+        }
+    admin = results.get("admin")
+    if admin:
+        verdicts["admin"] = {
+            "target": f"every console page < {ADMIN_MAX_MS:.0f} ms at 1,000,000 events",
+            "met": admin["seeded"]["events"] >= 1_000_000
+            and all(p["console"]["median_ms"] < ADMIN_MAX_MS for p in admin["pages"]),
+        }
+    return verdicts
+
+
+def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
+    """(part, measure, ours, baseline, ratio) rows."""
+    rows = []
+    ingest = results.get("ingest")
+    if ingest:
+        target, base = ingest["target"], ingest["baseline"]
+        rows += [
+            ("ingest", "requests/s (median)", f"{target['requests_per_s']:.0f}", f"{base['requests_per_s']:.0f}",
+             f"{ingest['throughput_ratio']:.2f}"),
+            ("ingest", "latency p50 ms", f"{target['p50_ms']:.1f}", f"{base['p50_ms']:.1f}",
+             f"{target['p50_ms'] / base['p50_ms']:.2f}" if base["p50_ms"] else "-"),
+            ("ingest", "latency p95 ms", f"{target['p95_ms']:.1f}", f"{base['p95_ms']:.1f}",
+             f"{target['p95_ms'] / base['p95_ms']:.2f}" if base["p95_ms"] else "-"),
+            ("ingest", "latency p99 ms", f"{target['p99_ms']:.1f}", f"{base['p99_ms']:.1f}",
+             f"{target['p99_ms'] / base['p99_ms']:.2f}" if base["p99_ms"] else "-"),
+        ]
+    processing = results.get("processing")
+    if processing:
+        for drain in processing["drains"]:
+            rows.append((
+                "processing", f"events/s, {drain['workers']} db_worker(s)", f"{drain['events_per_s']:.0f}",
+                f"{drain['baseline']['updates_per_s']:.0f}", f"{drain['ratio_to_baseline']:.2f}",
+            ))
+            rows.append((
+                "processing", f"events processed in the drain, {drain['workers']} worker(s)",
+                f"{drain['processed_events']:,} of {drain['events']:,}"
+                + ("" if drain["drained_fully"] else " (time cap)"),
+                f"{drain['baseline']['updates']:,}", "-",
+            ))
+        paced = processing.get("paced")
+        if paced:
+            rows.append((
+                "processing", f"paced {paced['offered_rate']:.0f}/s p50 enqueue->processed ms",
+                f"{paced['latency_ms']['p50']:.0f}", "-", "-",
+            ))
+            rows.append((
+                "processing", f"paced {paced['offered_rate']:.0f}/s p95 enqueue->processed ms",
+                f"{paced['latency_ms']['p95']:.0f}", "-", "-",
+            ))
+    admin = results.get("admin")
+    if admin:
+        for page in admin["pages"]:
+            rows.append((
+                "admin", f"{page['page']} median ms", f"{page['console']['median_ms']:.0f}",
+                f"{page['stock']['median_ms']:.0f}", f"{page['speedup']:.1f}x faster",
+            ))
+    memory = results.get("memory", {})
+    if memory.get("web_worker_peak_rss_mib"):
+        rows.append(("memory", "gunicorn worker peak RSS MiB", _mib_list(memory["web_worker_peak_rss_mib"]), "-", "-"))
+    if memory.get("db_worker_peak_rss_mib"):
+        rows.append(("memory", "db_worker peak RSS MiB", _mib_list(memory["db_worker_peak_rss_mib"]), "-", "-"))
+    return rows
+
+
+def _mib_list(values: list[float]) -> str:
+    return ", ".join(f"{value:.0f}" for value in values)
+
+
+def memory_summary(results: dict) -> dict:
+    web = list(results.get("ingest", {}).get("web_worker_peak_rss_kib", {}).values())
+    workers: list[int] = []
+    processing = results.get("processing")
+    if processing:
+        for drain in processing["drains"]:
+            workers.extend(drain["worker_peak_rss_kib"].values())
+        if processing.get("paced"):
+            workers.extend(processing["paced"]["worker_peak_rss_kib"].values())
+    return {
+        "web_worker_peak_rss_mib": [kib / 1024 for kib in web],
+        "db_worker_peak_rss_mib": [max(workers) / 1024] if workers else [],
+    }
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    header = ("part", "measure", "VANI", "baseline", "ratio")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(header, widths))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def json_line(results: dict) -> str:
+    """One line with the headline figures (the full results are in bench/results/latest.json)."""
+    summary: dict = {"commit": results["git"]["commit"][:12], "date": results["date"]}
+    ingest = results.get("ingest")
+    if ingest:
+        summary["ingest"] = {
+            "rps": round(ingest["target"]["requests_per_s"], 1),
+            "baseline_rps": round(ingest["baseline"]["requests_per_s"], 1),
+            "ratio": round(ingest["throughput_ratio"], 3),
+            "p50_ms": round(ingest["target"]["p50_ms"], 2),
+            "p95_ms": round(ingest["target"]["p95_ms"], 2),
+            "p99_ms": round(ingest["target"]["p99_ms"], 2),
+            "ack_without_processing": ingest["acknowledged_without_processing"],
+        }
+    processing = results.get("processing")
+    if processing:
+        summary["processing"] = {
+            f"{d['workers']}w": {
+                "events_per_s": round(d["events_per_s"], 1),
+                "baseline_updates_per_s": round(d["baseline"]["updates_per_s"], 1),
+                "ratio": round(d["ratio_to_baseline"], 3),
+                "backlog_p50_ms": round(d["backlog_latency_ms"]["p50"], 1),
+            }
+            for d in processing["drains"]
+        }
+        if processing.get("paced"):
+            summary["processing"]["paced_p50_ms"] = round(processing["paced"]["latency_ms"]["p50"], 1)
+    admin = results.get("admin")
+    if admin:
+        summary["admin"] = {
+            "events": admin["seeded"]["events"],
+            **{
+                p["page"]: {"ms": round(p["console"]["median_ms"], 1), "stock_ms": round(p["stock"]["median_ms"], 1)}
+                for p in admin["pages"]
+            },
+        }
+    summary["memory"] = {k: [round(v, 1) for v in vals] for k, vals in results.get("memory", {}).items()}
+    summary["noise"] = {
+        moment: {"load1": round(results[key]["load_average"][0], 2), "fdatasync_us": round(results[key]["fdatasync_us"])}
+        for moment, key in (("start", "noise_start"), ("end", "noise_end"))
+        if key in results
+    }
+    summary["targets_met"] = {part: verdict["met"] for part, verdict in results.get("targets", {}).items()}
+    return json.dumps(summary, separators=(",", ":"))
+
+
+def markdown(results: dict) -> str:
+    machine, git = results["machine"], results["git"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` on {results['date']} at commit `{git['commit'][:12]}`"
+        + (f" (plus {git['uncommitted_files']} uncommitted files)" if git["uncommitted_files"] else "")
+        + f", in {results['seconds'] / 60:.1f} minutes.",
+        "Figures are medians; every figure has its baseline measured in the same run on the same stack.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {machine['nproc']} cores, {machine['cpu_model']} ({machine['hypervisor'] or 'bare metal'} guest)",
+        f"- Noise (the machine is shared: compare ratios, not absolute numbers): {_noise(results['noise_start'])} "
+        f"at start; {_noise(results['noise_end'])} at end",
+        f"- Kernel {machine['kernel']}, Python {machine['python']}, PostgreSQL {machine['postgres']['version']} "
+        f"(shared_buffers {machine['postgres']['shared_buffers']}, synchronous_commit "
+        f"{machine['postgres']['synchronous_commit']}, fsync {machine['postgres']['fsync']}, "
+        f"wal_sync_method {machine['postgres']['wal_sync_method']})",
+        "- `free -m`:",
+        "",
+        "```",
+        machine["memory"],
+        "```",
+        "",
+        "## Results",
+        "",
+        "| part | measure | VANI | baseline | ratio |",
+        "|---|---|---|---|---|",
+        *(f"| {' | '.join(row)} |" for row in table_rows(results)),
+        "",
+    ]
+    verdicts = results.get("targets", {})
+    if verdicts:
+        lines += ["## Targets", "", "| part | target | met |", "|---|---|---|"]
+        lines += [f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'} |" for part, v in verdicts.items()]
+        lines.append("")
+    lines += _method_section(results)
+    if NOTES_PATH.exists():
+        lines += ["", NOTES_PATH.read_text(encoding="utf-8").rstrip(), ""]
+    lines += [
+        "## Reproduce",
+        "",
+        "```",
+        "make bench            # PostgreSQL at 127.0.0.1:5432 (started if needed), database vani_bench",
+        "BENCH_ADMIN_EVENTS=100000 BENCH_INGEST_SECONDS=5 make bench   # a quick run",
+        "```",
+        "",
+        "Full results of the last run: `bench/results/latest.json`; server and worker logs in `bench/results/`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _noise(gauges: dict) -> str:
+    load = " / ".join(f"{value:.2f}" for value in gauges["load_average"])
+    psi = ", ".join(f"{name} {value:.0f} %" for name, value in gauges["pressure_avg60"].items())
+    return (
+        f"load average {load}, 8 KiB write+fdatasync {gauges['fdatasync_us']:.0f} µs"
+        + (f", PSI some avg60 {psi}" if psi else "")
+    )
+
+
+def _method_section(results: dict) -> list[str]:
+    lines = ["## How each figure was measured", ""]
+    ingest = results.get("ingest")
+    if ingest:
+        config = ingest["config"]
+        checks = ingest["verifications"]
+        lines += [
+            f"- **Ingest**: gunicorn, {config['gunicorn_workers']} workers, `{config['gunicorn_worker_class']}` "
+            f"with {config['gunicorn_threads']} threads each, `TASKS_BACKEND=django_tasks_db.DatabaseBackend`, "
+            "`ENVIRONMENT=development`, `DJANGO_DEBUG=false`, a signing secret set, no db_worker running. "
+            f"A separate load-generator process (`bench/loadgen.py`) keeps {config['concurrency']} keep-alive "
+            "connections busy (closed loop) with distinct, pre-signed "
+            f"{ingest['rounds'][-1]['load']['body_bytes'] / 1000:.1f} KB `BOOKING_CREATED` bodies for "
+            f"{config['seconds']:.0f} s after {config['warmup_seconds']:.0f} s of warm-up. Rounds alternate "
+            f"baseline/target, {config['pairs']} of each, tables emptied before each round. The baseline "
+            "(`bench/views.py`) is one `WebhookEvent.objects.create(raw_body=…)` without verification in the "
+            "same gunicorn. After every target round: "
+            + "; ".join(
+                f"{c['events']} events all `received`: {'yes' if set(c['statuses']) == {'received'} else 'NO'}, "
+                f"{c['queued_tasks']} tasks queued"
+                for c in checks
+            )
+            + ".",
+        ]
+    processing = results.get("processing")
+    if processing:
+        config = processing["config"]
+        drains = processing["drains"]
+        lines += [
+            f"- **Processing**: {config['events']:,} events delivered through `webhooks.services.record_delivery` "
+            "with the DatabaseBackend (each a stored event with a real queued task), a realistic life-cycle mix "
+            f"over {config['bookings']:,} bookings, interleaved ("
+            + ", ".join(f"{trigger} {count:,}" for trigger, count in config["mix"].items())
+            + f"); then drained by `manage.py db_worker --interval "
+            f"{config['poll_interval_s']}` processes, after `VACUUM ANALYZE` of the queue (as autovacuum would "
+            f"leave it), for at most {config['max_drain_seconds']:.0f} s each. Events/s = events processed / "
+            "(first attempt start → last attempt end). HIT notifications (paid, "
+            "ended) are queued as tasks behind the event backlog and sent (log channel) by the same workers; they "
+            "are not waited for (sent by the end of the drain: "
+            + ", ".join(
+                f"{d['workers']} worker(s) {d['notification_tasks'].get('SUCCESSFUL', 0):,} of "
+                f"{sum(d['notification_tasks'].values()):,}"
+                for d in drains
+            )
+            + "). The p50 processed_at − received_at of a drain ("
+            + ", ".join(f"{d['workers']} worker(s) {d['backlog_latency_ms']['p50'] / 1000:.0f} s" for d in drains)
+            + ") measures the backlog, not the pipeline: the paced run below does. Baseline: the same number "
+            "of `UPDATE webhook_events SET status='processed' WHERE id=…`, one transaction each, from as many "
+            "processes as workers.",
+        ]
+        paced = processing.get("paced")
+        if paced:
+            lines.append(
+                f"- **Paced latency**: {paced['events']:,} events offered at {paced['offered_rate']:.0f}/s "
+                f"(achieved {paced['achieved_feed_rate']:.0f}/s) while {paced['workers']} db_workers poll: "
+                f"p50 {paced['latency_ms']['p50']:.0f} ms, p95 {paced['latency_ms']['p95']:.0f} ms, "
+                f"p99 {paced['latency_ms']['p99']:.0f} ms enqueue → processed."
+            )
+    admin = results.get("admin")
+    if admin:
+        lines += [
+            f"- **Admin**: `manage.py seed_demo_data --events {admin['config']['events']:,}` "
+            f"({admin['seeded']['seconds']:.0f} s), then each page in-process with Django's test Client as a "
+            f"logged-in superuser: 1 warm-up, then up to {admin['config']['requests']} timed requests (median). "
+            "Baseline: the stock `ModelAdmin` of `bench/stock_admin.py` (same columns, stock filter and search, "
+            "read-only) on a separate AdminSite. Requests kept: "
+            + ", ".join(
+                f"{p['page']} {p['console']['requests']}/{p['stock']['requests']}" for p in admin["pages"]
+            )
+            + " (console/stock).",
+        ]
+    if results.get("memory"):
+        lines.append(
+            "- **Memory**: VmHWM from /proc/PID/status of each gunicorn worker at the end of the ingest runs "
+            "and of each db_worker at the end of its drain (highest shown)."
+        )
+    return lines
+
+
+def write_outputs(*, results: dict, report_path: Path, results_dir: Path) -> str:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    report_path.write_text(markdown(results), encoding="utf-8")
+    return format_table(table_rows(results))
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

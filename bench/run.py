@@ -1,0 +1,113 @@
+"""`python -m bench.run`: run the benchmark parts and write the table, JSON line and BENCHMARKS.md.
+
+Started by bench/run.sh (`make bench`), which prepares PostgreSQL, the `vani_bench` database and
+the environment. Settings (environment variables, defaults in brackets):
+
+  BENCH_PARTS              parts to run [ingest,processing,admin]
+  BENCH_INGEST_SECONDS     measured seconds per ingest round [20]
+  BENCH_INGEST_PAIRS       baseline/target round pairs [2]
+  BENCH_CONCURRENCY        load-generator connections [8]
+  BENCH_GUNICORN_WORKER_CLASS / BENCH_GUNICORN_THREADS   [gthread / 4]
+  BENCH_PROCESSING_EVENTS  events queued before each drain [10000]
+  BENCH_DRAIN_SECONDS      a drain stops after this long, events left or not [120]
+  BENCH_PACED_EVENTS / BENCH_PACED_RATE   paced latency run: at most this many events, offered
+                           for ~10 s at this rate per s [1500 / 0 = half the 2-worker drain rate]
+  BENCH_ADMIN_EVENTS       seeded events for the admin pages [1000000]
+  BENCH_REPORT             report file [BENCHMARKS.md at the repo root]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import django
+
+
+def _parts() -> list[str]:
+    return [p.strip() for p in os.environ.get("BENCH_PARTS", "ingest,processing,admin").split(",") if p.strip()]
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vani.settings")
+    django.setup()
+    from django.conf import settings
+
+    from . import report
+    from .admin_pages import AdminConfig, run_admin
+    from .infra import REPO_DIR, RESULTS_DIR, GunicornConfig
+    from .ingest import IngestConfig, run_ingest
+    from .processing import ProcessingConfig, run_processing
+
+    if not settings.TASKS_BACKEND.endswith("DatabaseBackend") or settings.ROOT_URLCONF != "bench.urls":
+        sys.stderr.write("run through bench/run.sh (`make bench`): it sets the database and environment\n")
+        return 2
+    secret = settings.CAL_COM_WEBHOOK_SECRET
+    if not secret:
+        sys.stderr.write("CAL_COM_WEBHOOK_SECRET must be set for the ingest benchmark\n")
+        return 2
+
+    started = time.monotonic()
+    results: dict = {
+        "date": report.now_iso(),
+        "machine": report.machine_facts(),
+        "git": report.git_facts(),
+        "noise_start": report.noise_gauges(),
+    }
+    parts = _parts()
+    if "ingest" in parts:
+        print("ingest: gunicorn + load generator …", flush=True)
+        results["ingest"] = run_ingest(
+            config=IngestConfig(
+                seconds=_float("BENCH_INGEST_SECONDS", 20.0),
+                pairs=_int("BENCH_INGEST_PAIRS", 2),
+                concurrency=_int("BENCH_CONCURRENCY", 8),
+                gunicorn=GunicornConfig(
+                    worker_class=os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread"),
+                    threads=_int("BENCH_GUNICORN_THREADS", 4),
+                ),
+            ),
+            secret=secret,
+        )
+    if "processing" in parts:
+        print("processing: record_delivery + db_worker drains …", flush=True)
+        results["processing"] = run_processing(
+            config=ProcessingConfig(
+                events=_int("BENCH_PROCESSING_EVENTS", 10_000),
+                max_drain_seconds=_float("BENCH_DRAIN_SECONDS", 120.0),
+                paced_events=_int("BENCH_PACED_EVENTS", 1_500),
+                paced_rate=_float("BENCH_PACED_RATE", 0.0),
+            )
+        )
+    if "admin" in parts:
+        print("admin: seed_demo_data + page timings …", flush=True)
+        results["admin"] = run_admin(config=AdminConfig(events=_int("BENCH_ADMIN_EVENTS", 1_000_000)))
+    results["memory"] = report.memory_summary(results)
+    results["targets"] = report.targets(results)
+    results["seconds"] = time.monotonic() - started
+    results["noise_end"] = report.noise_gauges()
+
+    report_path = Path(os.environ.get("BENCH_REPORT", REPO_DIR / "BENCHMARKS.md"))
+    table = report.write_outputs(results=results, report_path=report_path, results_dir=RESULTS_DIR)
+    print()
+    print(table)
+    print()
+    for part, verdict in results["targets"].items():
+        print(f"target {part}: {verdict['target']}: {'met' if verdict['met'] else 'MISSED'}")
+    print(f"report: {report_path}")
+    print(report.json_line(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
