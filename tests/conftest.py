@@ -60,6 +60,33 @@ def webhook_secret(settings):
 
 
 @pytest.fixture
+def staff_user(db, django_user_model):
+    return django_user_model.objects.create_user("staff", "staff@vani.example", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    """A DRF client authenticated as an active staff user."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user=staff_user)
+    return client
+
+
+@pytest.fixture
+def deliver_now(deliver, django_capture_on_commit_callbacks):
+    """`deliver`, with the processing it enqueues on commit run before returning (for tests
+    whose transaction never commits)."""
+
+    def _deliver(body, **options):
+        with django_capture_on_commit_callbacks(execute=True):
+            return deliver(body, **options)
+
+    return _deliver
+
+
+@pytest.fixture
 def deliver(client, webhook_secret):
     """POST a body (dict or raw bytes) to the real endpoint, signed like Cal.com signs it."""
 

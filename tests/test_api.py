@@ -31,28 +31,10 @@ def fresh_throttle_counters():
     cache.clear()
 
 
-@pytest.fixture
-def staff_user():
-    return User.objects.create_user("staff", "staff@vani.example", is_staff=True)
 
 
-@pytest.fixture
-def staff_client(staff_user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user=staff_user)
-    return client
 
 
-@pytest.fixture
-def deliver_now(deliver, django_capture_on_commit_callbacks):
-    """`deliver`, with the processing it enqueues on commit run before returning (the test's
-    transaction never commits)."""
-
-    def _deliver(body, **options):
-        with django_capture_on_commit_callbacks(execute=True):
-            return deliver(body, **options)
-
-    return _deliver
 
 
 def token_for(user) -> str:

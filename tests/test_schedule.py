@@ -26,24 +26,8 @@ from webhooks.signatures import sign_body
 SCHEDULE_URL = "/api/meetings/schedule"
 
 
-@pytest.fixture
-def staff_client(db) -> APIClient:
-    user = get_user_model().objects.create_user("staff", "staff@vani.example", is_staff=True)
-    client = APIClient()
-    client.force_authenticate(user=user)
-    return client
 
 
-@pytest.fixture
-def deliver_now(deliver, django_capture_on_commit_callbacks):
-    """`deliver`, with the processing it enqueues on commit run before returning (the test's
-    transaction never commits)."""
-
-    def _deliver(body, **options):
-        with django_capture_on_commit_callbacks(execute=True):
-            return deliver(body, **options)
-
-    return _deliver
 
 
 @pytest.fixture
