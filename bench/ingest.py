@@ -69,6 +69,17 @@ def run_ingest(*, config: IngestConfig, secret: str) -> dict:
         server,
         port,
     ):
+        # Unmeasured: warm both paths (worker imports, connections, PostgreSQL's caches) so the
+        # first measured round, a baseline one, does not start cold.
+        for kind, path in (("baseline", BASELINE_INGEST_PATH), ("target", TARGET_PATH)):
+            run_json_command(
+                [
+                    PYTHON, "-m", "bench.loadgen", "--port", str(port), "--path", path,
+                    "--secret", secret, "--prefix", f"warm{kind}x",
+                    "--concurrency", str(config.concurrency), "--duration", "1", "--warmup", "3",
+                ],
+                log_path=log_path,
+            )
         for number in range(config.pairs * 2):
             kind = "baseline" if number % 2 == 0 else "target"
             truncate_service_tables()
