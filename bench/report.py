@@ -299,7 +299,7 @@ def markdown(results: dict) -> str:
         "",
         "```",
         "make bench            # PostgreSQL at 127.0.0.1:5432 (started if needed), database vani_bench",
-        "BENCH_ADMIN_EVENTS=100000 BENCH_INGEST_SECONDS=5 make bench   # a quick run",
+        "BENCH_ADMIN_EVENTS=100000 BENCH_INGEST_SECONDS=5 BENCH_DRAIN_SECONDS=30 make bench   # quick",
         "```",
         "",
         "Full results of the last run: `bench/results/latest.json`; server and worker logs in `bench/results/`.",
@@ -330,7 +330,8 @@ def _method_section(results: dict) -> list[str]:
             f"A separate load-generator process (`bench/loadgen.py`) keeps {config['concurrency']} keep-alive "
             "connections busy (closed loop) with distinct, pre-signed "
             f"{ingest['rounds'][-1]['load']['body_bytes'] / 1000:.1f} KB `BOOKING_CREATED` bodies for "
-            f"{config['seconds']:.0f} s after {config['warmup_seconds']:.0f} s of warm-up. Rounds alternate "
+            f"{config['seconds']:.0f} s after {config['warmup_seconds']:.0f} s of warm-up (and one unmeasured "
+            "4 s round per path before the first). Rounds alternate "
             f"baseline/target, {config['pairs']} of each, tables emptied before each round. The baseline "
             "(`bench/views.py`) is one `WebhookEvent.objects.create(raw_body=…)` without verification in the "
             "same gunicorn. After every target round: "
