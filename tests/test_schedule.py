@@ -358,6 +358,20 @@ def test_a_schedule_answer_never_moves_a_meeting_backwards(db, target):
 # --- Concurrent races (PostgreSQL row locks and unique indexes) ----------------------------------
 
 
+def _race(*, holder, holder_ready: threading.Event, waiter, release: threading.Event) -> None:
+    """Run `holder` until it holds its lock, start `waiter`, wait until PostgreSQL shows the
+    waiter blocked on that lock, then let the holder commit."""
+    first = threading.Thread(target=holder)
+    first.start()
+    assert holder_ready.wait(10)
+    second = threading.Thread(target=waiter)
+    second.start()
+    _wait_for_lock_waiter()
+    release.set()
+    first.join(15)
+    second.join(15)
+
+
 def _wait_for_lock_waiter(timeout: float = 10.0) -> None:
     """Until some session of this database waits on a lock (the blocked insert)."""
     deadline = time.monotonic() + timeout
@@ -412,15 +426,7 @@ def test_webhook_committing_first_while_the_api_inserts_gives_one_meeting():
         finally:
             connections.close_all()
 
-    first = threading.Thread(target=webhook_transaction)
-    first.start()
-    assert inserted.wait(10)
-    second = threading.Thread(target=api_store)
-    second.start()
-    _wait_for_lock_waiter()
-    release.set()
-    first.join(15)
-    second.join(15)
+    _race(holder=webhook_transaction, holder_ready=inserted, waiter=api_store, release=release)
 
     assert errors == []
     [stored] = results
@@ -468,15 +474,7 @@ def test_api_committing_first_while_the_webhook_inserts_gives_one_meeting(webhoo
         finally:
             connections.close_all()
 
-    first = threading.Thread(target=api_transaction)
-    first.start()
-    assert stored_event.wait(10)
-    second = threading.Thread(target=deliver_webhook)
-    second.start()
-    _wait_for_lock_waiter()
-    release.set()
-    first.join(15)
-    second.join(15)
+    _race(holder=api_transaction, holder_ready=stored_event, waiter=deliver_webhook, release=release)
 
     assert errors == []
     assert [answer["status"] for answer in answers] == ["processed"]
