@@ -26,7 +26,7 @@ from .bodies import BENCH_SECRET, SIGNATURE_HEADER, booking_lifecycles, sign
 
 ACTIVE_EVENT_STATUSES = ("received", "processing")
 PROCESS_TASK_PATH = "webhooks.tasks.process_webhook_event"
-NOTIFICATION_TASK_PATH = "notifications.tasks.send_notification_task"
+NOTIFICATION_TASK_PATH = "notifications.tasks.send_notifications_task"
 
 
 @dataclass(frozen=True)

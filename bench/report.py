@@ -337,7 +337,7 @@ def _method_section(results: dict) -> list[str]:
             "same gunicorn. After every target round: "
             + "; ".join(
                 f"{c['events']} events all `received`: {'yes' if set(c['statuses']) == {'received'} else 'NO'}, "
-                f"{c['queued_tasks']} tasks queued"
+                f"{c['queued_tasks']} drain tasks queued (events not covered by one: {c['uncovered_events']})"
                 for c in checks
             )
             + ".",

@@ -11,7 +11,9 @@ never reach the webhook processing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -97,25 +99,47 @@ def queue_hit_notifications(
     return list(Notification.objects.filter(meeting=meeting, kind=kind).order_by("id"))
 
 
+# Inside `collect_sending()` (a worker processing a batch of webhook events), the rows to send
+# are gathered and handed over as one task when the batch ends instead of one task per row.
+_collected_ids: ContextVar[list[int] | None] = ContextVar("collected_notification_ids", default=None)
+
+
+@contextmanager
+def collect_sending() -> Iterator[None]:
+    """Send what the enclosed code queues with one task, once it is done (never raises)."""
+    collected: list[int] = []
+    token = _collected_ids.set(collected)
+    try:
+        yield
+    finally:
+        _collected_ids.reset(token)
+        if collected:
+            enqueue_sending(notification_ids=collected)
+
+
 def enqueue_sending(*, notification_ids: Iterable[int], run_after: datetime | None = None) -> None:
-    """Hand rows to the task backend (inline by default). Never raises.
+    """Hand rows to the task backend (inline by default), one task for all of them. Never raises.
 
     A backend that cannot defer (ImmediateBackend) gets no delayed retries: the row stays
     pending with its next_attempt_at and `send_due_notifications` sends it when it is due.
     If enqueueing fails the row stays pending too, and the sweep picks it up.
     """
-    from .tasks import send_notification_task
+    from .tasks import send_notifications_task
 
+    notification_ids = list(notification_ids)
+    collected = _collected_ids.get()
+    if collected is not None and run_after is None:
+        collected.extend(notification_ids)
+        return
     try:
-        task = send_notification_task
+        task = send_notifications_task
         if run_after is not None:
             if not task.get_backend().supports_defer:
                 return
             task = task.using(run_after=run_after)
-        for notification_id in notification_ids:
-            task.enqueue(notification_id=notification_id)
+        task.enqueue(notification_ids=notification_ids)
     except Exception:
-        logger.exception("could not enqueue sending of notifications %s", list(notification_ids))
+        logger.exception("could not enqueue sending of notifications %s", notification_ids)
 
 
 def retry_delay(*, attempts: int) -> timedelta:

@@ -8,9 +8,22 @@ logger = logging.getLogger("notifications")
 
 
 @task()
+def send_notifications_task(notification_ids: list[int]) -> dict[str, str]:
+    """Send outbox rows, one after another; returns each row's status by id.
+
+    Never raises: with the inline backend this runs inside the webhook request (an on-commit
+    callback), and a notification must never fail webhook handling.
+    """
+    return {str(notification_id): _send_one(notification_id) for notification_id in notification_ids}
+
+
+@task()
 def send_notification_task(notification_id: int) -> str:
-    """Send one outbox row. Never raises: with the inline backend this runs inside the webhook
-    request (an on-commit callback), and a notification must never fail webhook handling."""
+    """One row (tasks enqueued before send_notifications_task existed may still be queued)."""
+    return _send_one(notification_id)
+
+
+def _send_one(notification_id: int) -> str:
     from .services import send_notification
 
     try:

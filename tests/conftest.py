@@ -43,6 +43,14 @@ def load_payload(name: str) -> dict:
 
 
 @pytest.fixture(autouse=True)
+def _no_drain_task_known(monkeypatch):
+    """The process remembers its pending drain task (webhooks/draining.py); tests start blank."""
+    from webhooks import draining
+
+    monkeypatch.setattr(draining, "_pending", draining._PendingDrain())
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters and API throttles live in the cache; no test inherits another's."""
     from django.core.cache import cache

@@ -126,7 +126,7 @@ def test_report_renders_every_part():
         rounds=[
             {"kind": "baseline", "load": {**load, "requests_per_s": 125.0}},
             {"kind": "target", "load": load,
-             "verification": {"events": 10, "statuses": {"received": 10}, "queued_tasks": 10, "ok": True}},
+             "verification": {"events": 10, "statuses": {"received": 10}, "queued_tasks": 2, "uncovered_events": 0, "ok": True}},
         ],
         config=ingest.IngestConfig(),
         web_peak_rss_kib={"1": 60_000},

@@ -364,14 +364,14 @@ def test_retry_is_deferred_on_a_backend_that_supports_it(smtp, hit_settings, tar
         queue_hit_notifications(meeting=meeting, kind="payment_received")
     row = Notification.objects.get()
     first = DBTaskResult.objects.get()
-    assert first.args_kwargs["kwargs"] == {"notification_id": row.pk}
+    assert first.args_kwargs["kwargs"] == {"notification_ids": [row.pk]}
 
     sent = send_notification(notification_id=row.pk)  # as db_worker would run it; SMTP is down
 
     assert sent.status == NotificationStatus.PENDING and sent.next_attempt_at is not None
     retry = DBTaskResult.objects.exclude(pk=first.pk).get()
-    assert retry.task_path == "notifications.tasks.send_notification_task"
-    assert retry.args_kwargs["kwargs"] == {"notification_id": row.pk}
+    assert retry.task_path == "notifications.tasks.send_notifications_task"
+    assert retry.args_kwargs["kwargs"] == {"notification_ids": [row.pk]}
     assert retry.run_after == sent.next_attempt_at
 
 

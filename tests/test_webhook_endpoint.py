@@ -195,7 +195,7 @@ def test_an_original_with_duplicates_can_be_deleted_and_its_body_arrives_anew(de
     assert again["duplicate"] is False  # a new original: the orphaned duplicate does not count
 
 
-def test_production_backend_answers_before_processing_with_the_task_queued(deliver, settings):
+def test_production_backend_answers_before_processing_with_a_drain_task_queued(deliver, settings):
     from django_tasks_db.models import DBTaskResult
 
     settings.TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
@@ -204,7 +204,8 @@ def test_production_backend_answers_before_processing_with_the_task_queued(deliv
     assert response.status_code == 200 and response.json()["status"] == "received"
     event = WebhookEvent.objects.get()
     task = DBTaskResult.objects.get()  # committed together with the event
-    assert task.status == "READY" and task.args_kwargs["kwargs"]["event_id"] == event.pk
+    assert task.status == "READY" and task.task_path == "webhooks.tasks.drain_webhook_events"
+    assert task.run_after > event.received_at  # due a moment later, shared with what follows
     assert event.status == "received" and not Meeting.objects.exists()
     deliver(load_payload("BOOKING_CREATED"))  # a duplicate queues nothing
     assert DBTaskResult.objects.count() == 1

@@ -248,6 +248,11 @@ HIT_RETRY_BASE_SECONDS = env.float("HIT_RETRY_BASE_SECONDS", default=60.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# With django-tasks-db, workers claim received events in batches of WEBHOOK_DRAIN_BATCH_SIZE; a
+# delivery's drain task is due WEBHOOK_DRAIN_DELAY_SECONDS after it, so that the deliveries of
+# that moment share one task (webhooks/draining.py).
+WEBHOOK_DRAIN_BATCH_SIZE = env.int("WEBHOOK_DRAIN_BATCH_SIZE", default=50)
+WEBHOOK_DRAIN_DELAY_SECONDS = env.float("WEBHOOK_DRAIN_DELAY_SECONDS", default=0.1)
 # Recovery sweep (recover_webhook_events): events left `received` or `processing` this long
 # (a killed worker, a lost enqueue) are enqueued again, and so are retries overdue by this much.
 WEBHOOK_STUCK_AFTER_SECONDS = env.int("WEBHOOK_STUCK_AFTER_SECONDS", default=300)

@@ -84,6 +84,7 @@ class WebhookEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="webhook_events",
+        db_index=False,  # wh_meeting_idx (meeting, received_at) serves every lookup by meeting
     )
 
     class Meta:
@@ -95,13 +96,20 @@ class WebhookEvent(models.Model):
             models.Index(fields=["trigger_event", "-received_at"], name="wh_trigger_received_idx"),
             models.Index(fields=["booking_uid"], name="wh_booking_uid_idx"),
             models.Index(fields=["attendee_email"], name="wh_attendee_email_idx"),
-            models.Index(fields=["fingerprint"], name="wh_fingerprint_idx"),
             models.Index(fields=["meeting", "received_at"], name="wh_meeting_idx"),
             # Admin console: the signature filter, newest first.
             models.Index(fields=["signature_result", "-received_at"], name="wh_signature_received_idx"),
             # Admin dashboard: per-day counts by status from this index alone (index-only
             # scan), without reading the wide rows and their bodies.
             models.Index(fields=["received_at", "status"], name="wh_received_status_idx"),
+            # No index of its own on the fingerprint: the only lookup by it (a duplicate's
+            # original) is what wh_one_original_per_fingerprint indexes, and every index costs
+            # each delivery an insert and each processing update a new entry.
+            # The processing queue (webhooks/draining.py): only waiting events are in it, so
+            # claiming the oldest batch reads a few index entries however big the table is.
+            models.Index(
+                fields=["id"], condition=Q(status="received"), name="wh_processing_queue_idx"
+            ),
         ]
         constraints = [
             # At most one original per body: concurrent identical deliveries cannot both be
@@ -125,7 +133,12 @@ class WebhookEvent(models.Model):
 class ProcessingAttempt(models.Model):
     """One processing run of a webhook event."""
 
-    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="processing_attempts")
+    event = models.ForeignKey(
+        WebhookEvent,
+        on_delete=models.CASCADE,
+        related_name="processing_attempts",
+        db_index=False,  # attempt_event_idx (event, started_at) serves every lookup by event
+    )
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

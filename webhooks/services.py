@@ -16,7 +16,7 @@ from enum import Enum
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from meetings.services import apply_calcom_event
@@ -168,18 +168,16 @@ def record_delivery(
                 status_reason=f"unknown trigger {parsed.trigger!r}",
             )
 
-    with transaction.atomic():
-        event, original = _insert_original_or_duplicate(fields=fields)
-        if original is None and event.status == WebhookEventStatus.RECEIVED:
-            event_id = event.pk
-            if _queue_is_in_this_database():
-                # The task row commits with the event (one commit, and no moment where a
-                # stored event has no queued task); a worker cannot see it before the commit.
-                from .tasks import process_webhook_event
-
-                process_webhook_event.enqueue(event_id=event_id, via=str(AttemptTrigger.DELIVERY))
-            else:
-                transaction.on_commit(lambda: enqueue_processing(event_id=event_id))
+    try:
+        # Optimistic: nearly every delivery is new, so insert first (no savepoint, one commit)
+        # and let the partial unique index on the fingerprint find the rare duplicate.
+        with transaction.atomic():
+            event, original = WebhookEvent.objects.create(**fields), None
+            if event.status == WebhookEventStatus.RECEIVED:
+                _request_processing(event_id=event.pk)
+    except IntegrityError:
+        with transaction.atomic():
+            event, original = _store_duplicate(fields=fields)
 
     if original is None and event.status == WebhookEventStatus.RECEIVED and _runs_inline():
         # The embedded default has already processed it; answer with the real outcome.
@@ -209,23 +207,29 @@ def _queue_is_in_this_database() -> bool:
     return settings.TASKS_BACKEND.startswith("django_tasks_db.")
 
 
-def _insert_original_or_duplicate(*, fields: dict) -> tuple[WebhookEvent, WebhookEvent | None]:
-    """Insert the delivery; if the same body was stored before, store it as its duplicate.
+def _request_processing(*, event_id: int) -> None:
+    """Inside the delivery's transaction: make sure a worker will process the new event."""
+    if _queue_is_in_this_database():
+        # The event row is the queue entry; workers claim events in batches (draining.py).
+        from .draining import request_drain
+
+        request_drain()
+    else:
+        transaction.on_commit(lambda: enqueue_processing(event_id=event_id))
+
+
+def _store_duplicate(*, fields: dict) -> tuple[WebhookEvent, WebhookEvent]:
+    """The same body was stored before: store this delivery as a duplicate of that original.
 
     The partial unique index on the fingerprint decides races between identical concurrent
     deliveries: exactly one becomes the original.
     """
-    try:
-        # Optimistic: nearly every delivery is new, so insert first and let the index speak.
-        with transaction.atomic():
-            return WebhookEvent.objects.create(**fields), None
-    except IntegrityError:
-        existing = (
-            WebhookEvent.objects.filter(fingerprint=fields["fingerprint"], duplicate_of__isnull=True)
-            .exclude(status__in=[WebhookEventStatus.REJECTED, WebhookEventStatus.DUPLICATE])
-            .only("id")
-            .get()
-        )
+    existing = (
+        WebhookEvent.objects.filter(fingerprint=fields["fingerprint"], duplicate_of__isnull=True)
+        .exclude(status__in=[WebhookEventStatus.REJECTED, WebhookEventStatus.DUPLICATE])
+        .only("id")
+        .get()
+    )
     duplicate_fields = {**fields, "status": WebhookEventStatus.DUPLICATE}
     duplicate_fields["status_reason"] = f"same body as event #{existing.pk}"
     duplicate_fields.pop("processed_at", None)
@@ -261,16 +265,33 @@ def process_event(
     claim = _claim(event_id=event_id, via=via, mode=mode, user=user)
     if claim is None:
         return WebhookEvent.objects.get(pk=event_id)
-    attempt, previous_status = claim
+    return run_claimed(claim=claim)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An event this run owns: marked `processing`, its attempt row written and committed."""
+
+    event: WebhookEvent  # loaded with its body
+    attempt: ProcessingAttempt
+    previous_status: str
+
+
+class _TakenOver(Exception):
+    """The recovery sweep gave the event to another run while this one was queued."""
+
+
+def run_claimed(*, claim: Claim) -> WebhookEvent:
+    """Apply a claimed event and record the outcome, all in one transaction with the meeting."""
+    event, attempt = claim.event, claim.attempt
     started = time.monotonic()
     try:
         with transaction.atomic():
-            event = WebhookEvent.objects.select_for_update().get(pk=event_id)
             outcome, reason = _apply(event=event)
             now = timezone.now()
             # A forced replay of an applied event that no longer changes anything (later events
             # superseded it) leaves the event processed: its effect stands.
-            replay_of_applied = previous_status == WebhookEventStatus.PROCESSED
+            replay_of_applied = claim.previous_status == WebhookEventStatus.PROCESSED
             event.status = (
                 WebhookEventStatus.PROCESSED
                 if outcome == AttemptOutcome.PROCESSED or replay_of_applied
@@ -281,32 +302,47 @@ def process_event(
             event.last_error = ""
             event.last_traceback = ""
             event.next_attempt_at = None
-            # Only what processing changes: rewriting the raw body would cost a megabyte at worst.
-            event.save(update_fields=[
-                "status", "status_reason", "processed_at", "last_error", "last_traceback",
-                "next_attempt_at", "meeting",
-            ])
+            # Only what processing changes (rewriting the raw body would cost a megabyte at
+            # worst), and only if this run still owns the event: the recovery sweep may have
+            # handed it to another run meanwhile (this worker stalled). Then this run's
+            # changes roll back and the other run's stand.
+            still_ours = WebhookEvent.objects.filter(
+                pk=event.pk, status=WebhookEventStatus.PROCESSING, attempts=attempt.number
+            ).update(
+                status=event.status,
+                status_reason=event.status_reason,
+                processed_at=now,
+                last_error="",
+                last_traceback="",
+                next_attempt_at=None,
+                meeting_id=event.meeting_id,
+            )
+            if not still_ours:
+                raise _TakenOver
             attempt.outcome = outcome
             attempt.error = reason
             attempt.finished_at = now
             attempt.save(update_fields=["outcome", "error", "finished_at"])
+    except _TakenOver:
+        log_fields(
+            level=logging.WARNING, what="webhook processing skipped", event_id=event.pk,
+            attempt=attempt.number, via=attempt.started_via, outcome="taken over by another run",
+        )
+        return WebhookEvent.objects.get(pk=event.pk)
     except Exception as exc:
-        event = _record_failure(event_id=event_id, attempt=attempt, exc=exc)
+        event = _record_failure(event_id=event.pk, attempt=attempt, exc=exc)
     log_fields(
         level=logging.INFO, what="webhook processing", event_id=event.pk,
-        trigger=event.trigger_event, uid=event.booking_uid, attempt=attempt.number, via=via,
-        outcome=event.status, duration_ms=(time.monotonic() - started) * 1000,
+        trigger=event.trigger_event, uid=event.booking_uid, attempt=attempt.number,
+        via=attempt.started_via, outcome=event.status,
+        duration_ms=(time.monotonic() - started) * 1000,
     )
     return event
 
 
-def _claim(
-    *, event_id: int, via: AttemptTrigger, mode: ProcessingMode, user
-) -> tuple[ProcessingAttempt, str] | None:
+def _claim(*, event_id: int, via: AttemptTrigger, mode: ProcessingMode, user) -> Claim | None:
     with transaction.atomic():
-        event = (
-            WebhookEvent.objects.select_for_update().only("id", "status", "attempts").get(pk=event_id)
-        )
+        event = WebhookEvent.objects.select_for_update().get(pk=event_id)
         if event.status in NEVER_PROCESSED:
             raise ReprocessNotAllowed(
                 f"event #{event.pk} is {event.status}; "
@@ -326,7 +362,37 @@ def _claim(
         attempt = ProcessingAttempt.objects.create(
             event=event, number=event.attempts, started_via=via, started_by=user
         )
-        return attempt, previous_status
+        return Claim(event=event, attempt=attempt, previous_status=previous_status)
+
+
+def claim_received_batch(*, limit: int) -> list[Claim]:
+    """Claim up to `limit` waiting deliveries, oldest first, in one short transaction.
+
+    `FOR UPDATE SKIP LOCKED` lets any number of workers claim side by side without ever getting
+    the same event (SQLite has one writer at a time and needs no row locks).
+    """
+    with transaction.atomic():
+        events = list(
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=WebhookEventStatus.RECEIVED)
+            .order_by("id")[:limit]
+        )
+        if not events:
+            return []
+        WebhookEvent.objects.filter(pk__in=[event.pk for event in events]).update(
+            status=WebhookEventStatus.PROCESSING, attempts=F("attempts") + 1
+        )
+        for event in events:
+            event.status = WebhookEventStatus.PROCESSING
+            event.attempts += 1
+        attempts = ProcessingAttempt.objects.bulk_create(
+            ProcessingAttempt(event=event, number=event.attempts, started_via=AttemptTrigger.DELIVERY)
+            for event in events
+        )
+    return [
+        Claim(event=event, attempt=attempt, previous_status=WebhookEventStatus.RECEIVED)
+        for event, attempt in zip(events, attempts, strict=True)
+    ]
 
 
 def _apply(*, event: WebhookEvent) -> tuple[AttemptOutcome, str]:
@@ -499,9 +565,9 @@ def recover_stuck_events(*, older_than: timedelta) -> int:
     - `received` for longer than `older_than`: its enqueue was lost (the process died between
       commit and enqueue, or the task backend was down).
     - `processing` whose last attempt started more than `older_than` ago: its worker died
-      mid-run. A live run holds the event's row lock for its whole transaction and locked rows
-      are skipped, so a slow but live run is never taken over. The abandoned attempt is closed
-      as failed; an event whose runs keep killing workers is `dead` after WEBHOOK_MAX_ATTEMPTS.
+      mid-run (or stalled: a run that was taken over finds out when it records its outcome
+      and rolls back, see `run_claimed`). The abandoned attempt is closed as failed; an event
+      whose runs keep killing workers is `dead` after WEBHOOK_MAX_ATTEMPTS.
     - `failed` with its retry due: as soon as it is due when the backend cannot defer (inline);
       on django-tasks-db, which runs the scheduled retry itself, only once it is overdue by
       `older_than` (the retry task was lost).

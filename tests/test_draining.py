@@ -1,0 +1,196 @@
+"""django-tasks-db: the events table is the queue; drain tasks claim and process batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from meetings.models import Meeting, MeetingStatus
+from notifications.models import Notification
+from tests.test_ops_retries import booking_body, database_tasks, run_worker_until_idle  # noqa: F401
+from webhooks import draining
+from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
+from webhooks.services import claim_received_batch, recover_stuck_events, run_claimed
+
+DRAIN_TASK = "webhooks.tasks.drain_webhook_events"
+
+
+def drain_tasks():
+    return DBTaskResult.objects.filter(task_path=DRAIN_TASK)
+
+
+@pytest.fixture
+def delayed_drains(database_tasks, settings):  # noqa: F811
+    """Production timing: a delivery's drain task is due a moment after it."""
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliveries_of_one_moment_share_one_drain_task_committed_with_the_first(
+    deliver, delayed_drains
+):
+    first = deliver(booking_body()).json()
+    before = timezone.now()
+    second = deliver(booking_body()).json()
+    assert first["status"] == second["status"] == "received"
+    task = drain_tasks().get()  # one task for both: the second relied on the first's
+    assert task.status == "READY"
+    assert timedelta(seconds=4) < task.run_after - before < timedelta(seconds=6)
+    assert not DBTaskResult.objects.exclude(task_path=DRAIN_TASK).exists()  # no task per event
+
+    DBTaskResult.objects.filter(pk=task.pk).update(run_after=timezone.now())  # time passes
+    run_worker_until_idle()
+    events = WebhookEvent.objects.filter(pk__in=[first["event_id"], second["event_id"]])
+    assert {event.status for event in events} == {WebhookEventStatus.PROCESSED}
+    assert Meeting.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_that_commits_after_the_task_it_relied_on_was_due_enqueues_one_more(
+    deliver, delayed_drains, settings
+):
+    deliver(booking_body())  # this process now knows a drain task due in 5 s …
+    draining._pending.run_after = timezone.now() + timedelta(seconds=0.3)  # … say in 0.3 s
+    with transaction.atomic():
+        assert deliver(booking_body()).json()["status"] == "received"  # relies on that task …
+        assert drain_tasks().count() == 1
+        time.sleep(0.4)  # … but commits after it may have claimed its batch
+    assert drain_tasks().count() == 2
+    late = drain_tasks().order_by("-enqueued_at").first()
+    assert late.run_after <= timezone.now()  # due at once: the late event is not left waiting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_that_commits_in_time_adds_no_task(deliver, delayed_drains):
+    deliver(booking_body())
+    with transaction.atomic():
+        deliver(booking_body())
+    assert drain_tasks().count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_claims_one_batch_oldest_first_and_queues_a_follow_up_when_it_was_full(
+    deliver, database_tasks, settings  # noqa: F811
+):
+    settings.WEBHOOK_DRAIN_BATCH_SIZE = 3
+    ids = [deliver(booking_body()).json()["event_id"] for _ in range(5)]
+    DBTaskResult.objects.all().delete()
+
+    assert draining.drain_received_events() == 3
+    statuses = dict(WebhookEvent.objects.values_list("id", "status"))
+    assert [statuses[i] for i in ids] == ["processed"] * 3 + ["received"] * 2
+    follow_up = drain_tasks().get()  # a full batch: more may wait, another worker can help
+    assert follow_up.run_after <= timezone.now()
+    attempts = ProcessingAttempt.objects.filter(event_id__in=ids[:3])
+    assert {(a.number, a.started_via, a.outcome) for a in attempts} == {
+        (1, AttemptTrigger.DELIVERY, "processed")
+    }
+
+    assert draining.drain_received_events() == 2  # not full: no follow-up
+    assert drain_tasks().count() == 1
+    assert draining.drain_received_events() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(
+    deliver, database_tasks, monkeypatch  # noqa: F811
+):
+    from meetings import services as meeting_services
+
+    real_apply = meeting_services.apply_calcom_event
+    bodies = [booking_body() for _ in range(3)]
+    poisoned_uid = bodies[1]["payload"]["uid"]
+
+    def apply_or_fail(*, event, source=None):
+        if event.uid == poisoned_uid:
+            raise RuntimeError("the meeting table is on fire")
+        return real_apply(event=event, source=source)
+
+    monkeypatch.setattr("webhooks.services.apply_calcom_event", apply_or_fail)
+    ids = [deliver(body).json()["event_id"] for body in bodies]
+    assert draining.drain_received_events() == 3
+    events = {event.pk: event for event in WebhookEvent.objects.filter(pk__in=ids)}
+    assert [events[i].status for i in ids] == ["processed", "failed", "processed"]
+    failed = events[ids[1]]
+    assert "on fire" in failed.last_error and failed.next_attempt_at is not None
+    # Its retry is a task of its own, due later (django-tasks-db defers it).
+    retry = DBTaskResult.objects.get(task_path="webhooks.tasks.process_webhook_event")
+    assert retry.args_kwargs["kwargs"] == {"event_id": ids[1], "via": "retry"}
+    assert retry.run_after == failed.next_attempt_at
+    assert not Meeting.objects.filter(cal_event_id=poisoned_uid).exists()  # rolled back whole
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claimed_event_the_recovery_sweep_took_over_is_left_to_the_new_run(
+    deliver, database_tasks  # noqa: F811
+):
+    event_id = deliver(booking_body()).json()["event_id"]
+    [claim] = claim_received_batch(limit=10)
+    # The worker stalls past WEBHOOK_STUCK_AFTER_SECONDS; the sweep hands the event on.
+    ProcessingAttempt.objects.filter(pk=claim.attempt.pk).update(
+        started_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert recover_stuck_events(older_than=timedelta(minutes=5)) == 1
+    run_worker_until_idle()  # the new run (recovery) processes it
+    event = WebhookEvent.objects.get(pk=event_id)
+    assert (event.status, event.attempts) == (WebhookEventStatus.PROCESSED, 2)
+
+    assert run_claimed(claim=claim).status == WebhookEventStatus.PROCESSED  # stale: skipped
+    assert WebhookEvent.objects.get(pk=event_id).attempts == 2
+    assert Meeting.objects.get().status == MeetingStatus.SCHEDULED
+    assert ProcessingAttempt.objects.get(pk=claim.attempt.pk).outcome == "failed"  # closed by the sweep
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_sends_its_hit_notifications_with_one_task(deliver, database_tasks, settings):  # noqa: F811
+    settings.HIT_CHANNELS = ["log"]
+    bookings = [booking_body() for _ in range(3)]
+    for body in bookings:
+        deliver(body)
+        deliver(booking_body("BOOKING_PAID", uid=body["payload"]["uid"]))
+    DBTaskResult.objects.all().delete()
+
+    assert draining.drain_received_events() == 6
+    rows = Notification.objects.order_by("id")
+    assert rows.count() == 3
+    [task] = DBTaskResult.objects.filter(task_path="notifications.tasks.send_notifications_task")
+    assert task.args_kwargs["kwargs"] == {"notification_ids": [row.pk for row in rows]}
+    run_worker_until_idle()
+    assert {row.status for row in Notification.objects.all()} == {"sent"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_claims_skip_each_others_events_instead_of_waiting(deliver, database_tasks):  # noqa: F811
+    ids = sorted(deliver(booking_body()).json()["event_id"] for _ in range(8))
+    first_half_locked = threading.Event()
+    claim_done = threading.Event()
+
+    def another_worker_claiming_the_first_half() -> None:
+        try:
+            with transaction.atomic():
+                list(WebhookEvent.objects.select_for_update().filter(pk__in=ids[:4]))
+                first_half_locked.set()
+                claim_done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=another_worker_claiming_the_first_half)
+    other.start()
+    try:
+        assert first_half_locked.wait(timeout=30)
+        started = time.monotonic()
+        batch = claim_received_batch(limit=50)
+        assert time.monotonic() - started < 2  # did not wait for the other transaction
+    finally:
+        claim_done.set()
+        other.join(timeout=30)
+    assert [claim.event.pk for claim in batch] == ids[4:]
+    assert [claim.event.pk for claim in claim_received_batch(limit=50)] == ids[:4]
+    assert claim_received_batch(limit=50) == []  # claimed events are out of the queue

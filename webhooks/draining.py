@@ -1,0 +1,112 @@
+"""With django-tasks-db, the `webhook_events` table is the processing queue.
+
+A delivery commits one row (status `received`) and no task of its own. Workers (`db_worker`) run
+`drain_webhook_events` tasks, each of which claims a batch of received events with
+`SELECT … FOR UPDATE SKIP LOCKED` and processes them one transaction per event. A task per
+event cost as much as the event itself, twice: its insert in the web request and its
+claim/run/complete cycle in the worker (BENCHMARKS.md, "What limits each figure").
+
+Who enqueues the drain tasks, so that every committed event is claimed soon:
+- a delivery, when its process has no drain task that will start after the delivery commits:
+  it enqueues one inside its own transaction, due WEBHOOK_DRAIN_DELAY_SECONDS later, so that it
+  commits with the event (a task can never run before the event it was enqueued for is
+  visible), and deliveries of the next moments reuse it instead of adding their own;
+- a delivery that relied on such a task but committed too late for it (the task may have
+  started before the commit): right after its commit, it enqueues one due at once;
+- a drain task that found a full batch: a follow-up, so that a backlog is spread over every
+  worker and drained batch after batch;
+- the recovery sweep (`recover_webhook_events`) for anything still `received` after
+  WEBHOOK_STUCK_AFTER_SECONDS, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.services import collect_sending
+
+from .services import claim_received_batch, log_fields, run_claimed
+
+logger = logging.getLogger("webhooks")
+
+# Workers on other hosts compare `run_after` with their own clocks: a task relied upon must
+# still be this far from due when the delivery commits.
+CLOCK_SKEW_ALLOWANCE = timedelta(milliseconds=20)
+
+
+@dataclass
+class _PendingDrain:
+    """The latest drain task this process committed that is not yet due (shared by threads)."""
+
+    run_after: datetime | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_pending = _PendingDrain()
+
+
+def request_drain() -> None:
+    """Call inside a delivery's transaction: a drain task will claim the event after it commits."""
+    now = timezone.now()
+    with _pending.lock:
+        relied_on = _pending.run_after
+    if relied_on is not None and now < relied_on - CLOCK_SKEW_ALLOWANCE:
+        transaction.on_commit(lambda: _check_commit_was_in_time(run_after=relied_on))
+        return
+    run_after = now + timedelta(seconds=settings.WEBHOOK_DRAIN_DELAY_SECONDS)
+    # In the delivery's transaction: no moment where the event is stored and nobody will
+    # claim it. If the enqueue fails, so does the delivery (a 5xx, and Cal.com retries).
+    _enqueue_drain(run_after=run_after)
+    transaction.on_commit(lambda: _remember(run_after=run_after))
+
+
+def _remember(*, run_after: datetime) -> None:
+    with _pending.lock:
+        if _pending.run_after is None or run_after > _pending.run_after:
+            _pending.run_after = run_after
+
+
+def _check_commit_was_in_time(*, run_after: datetime) -> None:
+    if timezone.now() < run_after - CLOCK_SKEW_ALLOWANCE:
+        return
+    # The task may have claimed its batch before this event was visible: one more, due now.
+    try:
+        _enqueue_drain(run_after=timezone.now())
+    except Exception:
+        # The event is stored; the recovery sweep claims it if nothing else does.
+        logger.exception("could not enqueue a drain task after a late commit")
+
+
+def _enqueue_drain(*, run_after: datetime) -> None:
+    from .tasks import drain_webhook_events
+
+    drain_webhook_events.using(run_after=run_after).enqueue()
+
+
+def drain_received_events(*, batch_size: int | None = None) -> int:
+    """Claim one batch of received events and process it; returns how many were claimed.
+
+    A full batch means more may be waiting: a follow-up task is enqueued before processing,
+    so that another worker can take the next batch meanwhile.
+    """
+    batch_size = batch_size or settings.WEBHOOK_DRAIN_BATCH_SIZE
+    claims = claim_received_batch(limit=batch_size)
+    if len(claims) == batch_size:
+        try:
+            _enqueue_drain(run_after=timezone.now())
+        except Exception:
+            logger.exception("could not enqueue the follow-up drain task")
+    # The batch's HIT notifications go out as one task once the batch is done.
+    with collect_sending():
+        for claim in claims:
+            run_claimed(claim=claim)
+    if claims:
+        log_fields(level=logging.DEBUG, what="webhook drain", claimed=len(claims))
+    return len(claims)
