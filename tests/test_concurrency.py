@@ -71,3 +71,56 @@ def test_parallel_reschedule_chain_is_one_meeting(webhook_secret):
     assert post_in_parallel(bodies, webhook_secret) == [200] * 3
     meeting = Meeting.objects.get()
     assert meeting.cal_event_id == "X3" and meeting.start_time == at(300)
+
+
+def test_event_waiting_on_a_meeting_that_a_merge_deletes_applies_to_the_survivor():
+    """The uid's meeting is merged away (and its uid moved) while a second event for that uid
+    waits for its lock: the waiter looks again and applies to the meeting that survived."""
+    from django.db import transaction
+
+    from meetings.services import apply_calcom_event
+    from tests.test_schedule import _race
+    from webhooks.calcom import parse_event
+
+    # Two halves of one chain, each created on its own (the reschedule was late).
+    for uid, minute in (("HALF-A", 0), ("HALF-B", 10)):
+        with transaction.atomic():
+            apply_calcom_event(event=parse_event(
+                booking_body("BOOKING_CREATED", uid=uid, created=at(minute), start=at(100))))
+    survivor_id = Meeting.objects.get(cal_event_id="HALF-B").id
+    merged, release = threading.Event(), threading.Event()
+    results, errors = [], []
+
+    def merge_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                apply_calcom_event(event=parse_event(booking_body(
+                    "BOOKING_RESCHEDULED", uid="HALF-B", created=at(10), start=at(200),
+                    reschedule_uid="HALF-A")))
+                merged.set()
+                release.wait(10)
+        except Exception as exc:  # surfaced by the assertions below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def pay_through_the_old_uid() -> None:
+        try:
+            with transaction.atomic():
+                results.append(apply_calcom_event(event=parse_event(
+                    booking_body("BOOKING_PAID", uid="HALF-A", created=at(5)))))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    _race(holder=merge_and_hold, holder_ready=merged, waiter=pay_through_the_old_uid,
+          release=release)
+
+    assert errors == []
+    [paid] = results
+    meeting = Meeting.objects.get()
+    assert meeting.id == survivor_id == paid.meeting.id
+    assert (meeting.cal_event_id, meeting.start_time) == ("HALF-B", at(200))
+    assert meeting.payment_status == "paid" and meeting.status == "scheduled"
+    assert set(meeting.uids.values_list("uid", flat=True)) == {"HALF-A", "HALF-B"}
