@@ -55,15 +55,32 @@ def test_deliveries_of_one_moment_share_one_drain_task_committed_with_the_first(
 def test_a_delivery_that_commits_after_the_task_it_relied_on_was_due_enqueues_one_more(
     deliver, delayed_drains, settings
 ):
-    deliver(booking_body())  # this process now knows a drain task due in 5 s …
-    draining._pending.run_after = timezone.now() + timedelta(seconds=0.3)  # … say in 0.3 s
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
+    deliver(booking_body())  # this process now knows a drain task due in 1 s …
+    draining._pending.run_after = timezone.now() + timedelta(seconds=0.7)  # … say in 0.7 s
     with transaction.atomic():
         assert deliver(booking_body()).json()["status"] == "received"  # relies on that task …
         assert drain_tasks().count() == 1
-        time.sleep(0.4)  # … but commits after it may have claimed its batch
+        time.sleep(0.8)  # … but commits after it may have claimed its batch
     assert drain_tasks().count() == 2
     late = drain_tasks().order_by("-enqueued_at").first()
     assert late.run_after <= timezone.now()  # due at once: the late event is not left waiting
+
+
+@pytest.mark.django_db(transaction=True)
+def test_near_the_end_of_its_delay_one_delivery_enqueues_the_next_task_and_the_rest_rely(
+    deliver, delayed_drains, settings
+):
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
+    deliver(booking_body())
+    draining._pending.run_after = timezone.now() + timedelta(seconds=0.3)  # in its second half
+    with transaction.atomic():
+        deliver(booking_body())  # renews: enqueues the next task (not committed yet) …
+        assert drain_tasks().count() == 2
+        deliver(booking_body())  # … while this one relies on the current task
+        deliver(booking_body())
+        assert drain_tasks().count() == 2
+    assert draining._pending.run_after > timezone.now() + timedelta(seconds=0.5)  # the new one
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,9 +8,10 @@ claim/run/complete cycle in the worker (BENCHMARKS.md, "What limits each figure"
 
 Who enqueues the drain tasks, so that every committed event is claimed soon:
 - a delivery, when its process has no drain task that will start after the delivery commits:
-  it enqueues one inside its own transaction, due WEBHOOK_DRAIN_DELAY_SECONDS later, so that it
+  it enqueues one in the event's transaction, due WEBHOOK_DRAIN_DELAY_SECONDS later, so that it
   commits with the event (a task can never run before the event it was enqueued for is
-  visible), and deliveries of the next moments reuse it instead of adding their own;
+  visible), and deliveries of the next moments rely on it instead of adding their own: they
+  store the event with one autocommit INSERT, as cheap as storing can be;
 - a delivery that relied on such a task but committed too late for it (the task may have
   started before the commit): right after its commit, it enqueues one due at once;
 - a drain task that found a full batch: a follow-up, so that a backlog is spread over every
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -34,6 +37,9 @@ from notifications.services import collect_sending
 
 from .services import claim_received_batch, log_fields, run_claimed
 
+if TYPE_CHECKING:
+    from .models import WebhookEvent
+
 logger = logging.getLogger("webhooks")
 
 # Workers on other hosts compare `run_after` with their own clocks: a task relied upon must
@@ -41,36 +47,62 @@ logger = logging.getLogger("webhooks")
 CLOCK_SKEW_ALLOWANCE = timedelta(milliseconds=20)
 
 
+# A renewal that has not committed after this long (it rolled back, or hangs) no longer stops
+# other deliveries from renewing.
+RENEWAL_TIMEOUT = timedelta(seconds=1)
+
+
 @dataclass
 class _PendingDrain:
-    """The latest drain task this process committed that is not yet due (shared by threads)."""
+    """What this process knows of its drain tasks (shared by its threads, under `lock`)."""
 
-    run_after: datetime | None = None
+    run_after: datetime | None = None  # the latest committed one that is not yet due
+    renewing_since: datetime | None = None  # a delivery is enqueueing the next one
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 _pending = _PendingDrain()
 
 
-def request_drain() -> None:
-    """Call inside a delivery's transaction: a drain task will claim the event after it commits."""
+def insert_and_request_drain(*, insert: Callable[[], WebhookEvent]) -> WebhookEvent:
+    """Store a received event (`insert`) so that a drain task claims it after it commits.
+
+    Deliveries rely on the pending drain task while it is comfortably far from due; in the
+    second half of its delay one delivery (not every one arriving then) enqueues the next.
+    """
     now = timezone.now()
+    delay = timedelta(seconds=settings.WEBHOOK_DRAIN_DELAY_SECONDS)
     with _pending.lock:
         relied_on = _pending.run_after
-    if relied_on is not None and now < relied_on - CLOCK_SKEW_ALLOWANCE:
+        can_rely = relied_on is not None and now < relied_on - CLOCK_SKEW_ALLOWANCE
+        renewal_due = relied_on is None or now >= relied_on - delay / 2
+        renewal_free = (
+            _pending.renewing_since is None or now - _pending.renewing_since > RENEWAL_TIMEOUT
+        )
+        renew = renewal_due and (renewal_free or not can_rely)
+        if renew:
+            _pending.renewing_since = now
+    if not renew:
+        # The insert alone (one autocommit statement unless the caller holds a transaction),
+        # then make sure it committed before the task it relies on can have started.
+        event = insert()
         transaction.on_commit(lambda: _check_commit_was_in_time(run_after=relied_on))
-        return
-    run_after = now + timedelta(seconds=settings.WEBHOOK_DRAIN_DELAY_SECONDS)
-    # In the delivery's transaction: no moment where the event is stored and nobody will
+        return event
+    run_after = now + delay
+    # The task commits with the event: no moment where the event is stored and nobody will
     # claim it. If the enqueue fails, so does the delivery (a 5xx, and Cal.com retries).
-    _enqueue_drain(run_after=run_after)
-    transaction.on_commit(lambda: _remember(run_after=run_after))
+    with transaction.atomic():
+        event = insert()
+        _enqueue_drain(run_after=run_after)
+        transaction.on_commit(lambda: _remember(run_after=run_after))
+    return event
 
 
 def _remember(*, run_after: datetime) -> None:
     with _pending.lock:
         if _pending.run_after is None or run_after > _pending.run_after:
             _pending.run_after = run_after
+        _pending.renewing_since = None
 
 
 def _check_commit_was_in_time(*, run_after: datetime) -> None:

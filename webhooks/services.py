@@ -9,6 +9,7 @@ import random
 import time
 import traceback as traceback_module
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -168,13 +169,14 @@ def record_delivery(
                 status_reason=f"unknown trigger {parsed.trigger!r}",
             )
 
+    # Optimistic: nearly every delivery is new, so insert first and let the partial unique index
+    # on the fingerprint find the rare duplicate. The insert is one autocommit statement, as
+    # cheap as storing can be; only inside a caller's transaction does it get a savepoint, so
+    # that a duplicate's IntegrityError leaves that transaction usable.
+    in_callers_transaction = transaction.get_connection().in_atomic_block
     try:
-        # Optimistic: nearly every delivery is new, so insert first (no savepoint, one commit)
-        # and let the partial unique index on the fingerprint find the rare duplicate.
-        with transaction.atomic():
-            event, original = WebhookEvent.objects.create(**fields), None
-            if event.status == WebhookEventStatus.RECEIVED:
-                _request_processing(event_id=event.pk)
+        with transaction.atomic() if in_callers_transaction else nullcontext():
+            event, original = _store_new_event(fields=fields), None
     except IntegrityError:
         with transaction.atomic():
             event, original = _store_duplicate(fields=fields)
@@ -207,15 +209,22 @@ def _queue_is_in_this_database() -> bool:
     return settings.TASKS_BACKEND.startswith("django_tasks_db.")
 
 
-def _request_processing(*, event_id: int) -> None:
-    """Inside the delivery's transaction: make sure a worker will process the new event."""
+def _store_new_event(*, fields: dict) -> WebhookEvent:
+    """Insert the delivery and make sure it gets processed once it is committed."""
+
+    def insert() -> WebhookEvent:
+        return WebhookEvent.objects.create(**fields)
+
+    if fields.get("status", WebhookEventStatus.RECEIVED) != WebhookEventStatus.RECEIVED:
+        return insert()  # settled at the door (PING, unknown trigger, unusable body)
     if _queue_is_in_this_database():
         # The event row is the queue entry; workers claim events in batches (draining.py).
-        from .draining import request_drain
+        from .draining import insert_and_request_drain
 
-        request_drain()
-    else:
-        transaction.on_commit(lambda: enqueue_processing(event_id=event_id))
+        return insert_and_request_drain(insert=insert)
+    event = insert()
+    transaction.on_commit(lambda: enqueue_processing(event_id=event.pk))
+    return event
 
 
 def _store_duplicate(*, fields: dict) -> tuple[WebhookEvent, WebhookEvent]:
