@@ -39,7 +39,7 @@ DRAIN_TASK_PATH = "webhooks.tasks.drain_webhook_events"
 class IngestConfig:
     seconds: float = 20.0
     warmup_seconds: float = 2.0
-    pairs: int = 2
+    pairs: int = 3
     concurrency: int = 8
     gunicorn: GunicornConfig = GunicornConfig()
 

@@ -1,7 +1,8 @@
 """Part 2: draining queued events with `manage.py db_worker`, against bare single-row UPDATEs.
 
 Events are delivered through `webhooks.services.record_delivery` with django-tasks-db, so each
-one is a stored WebhookEvent with a real queued task, exactly as the endpoint leaves it. The mix
+one is a stored `received` WebhookEvent with the drain tasks its deliveries enqueued, exactly as
+the endpoint leaves them. The mix
 is a realistic booking life cycle over thousands of bookings (bench/bodies.py). Then 1 and 2
 db_worker processes drain the queue (events/s, enqueue-to-processed latency, peak RSS); the
 baseline is the same number of `UPDATE webhook_events SET status='processed' WHERE id=…`, one
@@ -164,9 +165,8 @@ def _queue_tables() -> tuple[str, str]:
 def _work_left() -> int:
     """Events not yet processed (or their tasks not yet finished).
 
-    HIT notifications are an outbox of their own: their tasks queue behind the event backlog
-    (the queue is first in, first out) and are not waited for; how many were sent by the end
-    is reported.
+    HIT notifications are an outbox of their own: their tasks queue in line with the drain tasks
+    (first in, first out) and are not waited for; how many were sent by the end is reported.
     """
     from django_tasks_db.models import DBTaskResult
 

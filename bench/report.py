@@ -348,15 +348,16 @@ def _method_section(results: dict) -> list[str]:
         drains = processing["drains"]
         lines += [
             f"- **Processing**: {config['events']:,} events delivered through `webhooks.services.record_delivery` "
-            "with the DatabaseBackend (each a stored event with a real queued task), a realistic life-cycle mix "
+            "with the DatabaseBackend (each a stored `received` event, with the drain tasks the deliveries "
+            "enqueued), a realistic life-cycle mix "
             f"over {config['bookings']:,} bookings, interleaved ("
             + ", ".join(f"{trigger} {count:,}" for trigger, count in config["mix"].items())
             + f"); then drained by `manage.py db_worker --interval "
             f"{config['poll_interval_s']}` processes, after `VACUUM ANALYZE` of the queue (as autovacuum would "
             f"leave it), for at most {config['max_drain_seconds']:.0f} s each. Events/s = events processed / "
             "(first attempt start → last attempt end). HIT notifications (paid, "
-            "ended) are queued as tasks behind the event backlog and sent (log channel) by the same workers; they "
-            "are not waited for (sent by the end of the drain: "
+            "ended) are queued as one task per drained batch, in line with the drain tasks, and sent (log "
+            "channel) by the same workers; they are not waited for (sent by the end of the drain: "
             + ", ".join(
                 f"{d['workers']} worker(s) {d['notification_tasks'].get('SUCCESSFUL', 0):,} of "
                 f"{sum(d['notification_tasks'].values()):,}"

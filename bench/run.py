@@ -70,7 +70,7 @@ def main() -> int:
         results["ingest"] = run_ingest(
             config=IngestConfig(
                 seconds=_float("BENCH_INGEST_SECONDS", 20.0),
-                pairs=_int("BENCH_INGEST_PAIRS", 2),
+                pairs=_int("BENCH_INGEST_PAIRS", 3),
                 concurrency=_int("BENCH_CONCURRENCY", 8),
                 gunicorn=GunicornConfig(
                     worker_class=os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread"),

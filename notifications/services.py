@@ -133,10 +133,13 @@ def enqueue_sending(*, notification_ids: Iterable[int], run_after: datetime | No
         return
     try:
         task = send_notifications_task
-        if run_after is not None:
-            if not task.get_backend().supports_defer:
-                return
-            task = task.using(run_after=run_after)
+        if task.get_backend().supports_defer:
+            # A due time even when due now: django-tasks-db runs tasks with one in time order
+            # and those without after all of them, and HIT alerts must not wait for a backlog
+            # of drain tasks (webhooks/draining.py) to clear.
+            task = task.using(run_after=run_after or timezone.now())
+        elif run_after is not None:
+            return
         task.enqueue(notification_ids=notification_ids)
     except Exception:
         logger.exception("could not enqueue sending of notifications %s", notification_ids)

@@ -178,6 +178,8 @@ def test_a_batch_sends_its_hit_notifications_with_one_task(deliver, database_tas
     assert rows.count() == 3
     [task] = DBTaskResult.objects.filter(task_path="notifications.tasks.send_notifications_task")
     assert task.args_kwargs["kwargs"] == {"notification_ids": [row.pk for row in rows]}
+    # Due now, so it runs in line with drain tasks (which all have a due time), not after them.
+    assert task.run_after <= timezone.now()
     run_worker_until_idle()
     assert {row.status for row in Notification.objects.all()} == {"sent"}
 
