@@ -7,7 +7,8 @@ event cost as much as the event itself, twice: its insert in the web request and
 claim/run/complete cycle in the worker (BENCHMARKS.md, "What limits each figure").
 
 Who enqueues the drain tasks, so that every committed event is claimed soon:
-- a delivery, when its process has no drain task that will start after the delivery commits:
+- a delivery, when its process has no drain task that will start after the delivery commits,
+  or (one delivery per process at a time) when that task is in the second half of its delay:
   it enqueues one in the event's transaction, due WEBHOOK_DRAIN_DELAY_SECONDS later, so that it
   commits with the event (a task can never run before the event it was enqueued for is
   visible), and deliveries of the next moments rely on it instead of adding their own: they
