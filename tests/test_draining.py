@@ -213,3 +213,16 @@ def test_concurrent_claims_skip_each_others_events_instead_of_waiting(deliver, d
     assert [claim.event.pk for claim in batch] == ids[4:]
     assert [claim.event.pk for claim in claim_received_batch(limit=50)] == ids[:4]
     assert claim_received_batch(limit=50) == []  # claimed events are out of the queue
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "delay", "expected"),
+    [(50, 0.1, set()), (0, 0.1, {"vani.E003"}), (50, -1, {"vani.E004"}), (50, 600, {"vani.E004"})],
+)
+def test_drain_settings_are_checked_at_startup(settings, batch_size, delay, expected):
+    from django.core import checks
+
+    settings.WEBHOOK_DRAIN_BATCH_SIZE = batch_size
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = delay
+    ids = {message.id for message in checks.run_checks() if message.is_serious()}
+    assert ids & {"vani.E003", "vani.E004"} == expected

@@ -1,4 +1,4 @@
-"""Production fails closed: refuse to start without a signing secret or a real SECRET_KEY."""
+"""System checks: production fails closed (signing secret, SECRET_KEY); queue settings are sane."""
 
 from django.conf import settings
 from django.core import checks
@@ -23,6 +23,31 @@ def webhook_secret_configured(app_configs, **kwargs):
                 "DJANGO_SECRET_KEY is the development default in production.",
                 hint="Set DJANGO_SECRET_KEY to a long random value.",
                 id="vani.E002",
+            )
+        )
+    return errors
+
+
+@checks.register()
+def drain_settings_valid(app_configs, **kwargs):
+    """The django-tasks-db queue settings (webhooks/draining.py) must make sense everywhere."""
+    errors = []
+    if settings.WEBHOOK_DRAIN_BATCH_SIZE < 1:
+        errors.append(
+            checks.Error(
+                f"WEBHOOK_DRAIN_BATCH_SIZE is {settings.WEBHOOK_DRAIN_BATCH_SIZE}; a worker must "
+                "claim at least one event at a time.",
+                hint="Leave it unset (50) or set a positive number.",
+                id="vani.E003",
+            )
+        )
+    if not 0 <= settings.WEBHOOK_DRAIN_DELAY_SECONDS <= 60:
+        errors.append(
+            checks.Error(
+                f"WEBHOOK_DRAIN_DELAY_SECONDS is {settings.WEBHOOK_DRAIN_DELAY_SECONDS}; deliveries "
+                "would wait that long for a worker.",
+                hint="Leave it unset (0.1) or set a value from 0 to 60 seconds.",
+                id="vani.E004",
             )
         )
     return errors
