@@ -226,3 +226,56 @@ def test_drain_settings_are_checked_at_startup(settings, batch_size, delay, expe
     settings.WEBHOOK_DRAIN_DELAY_SECONDS = delay
     ids = {message.id for message in checks.run_checks() if message.is_serious()}
     assert ids & {"vani.E003", "vani.E004"} == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_real_workers_drain_interleaved_bookings_to_the_state_each_booking_ended_in(
+    deliver, database_tasks  # noqa: F811
+):
+    from bench.bodies import booking_lifecycles
+    from meetings.models import BookingUid
+    from tests.test_ops_recovery import database_url, start_worker, wait_until
+
+    prefix = f"drain{time.time_ns() % 10**9}x"
+    deliveries = booking_lifecycles(events=300, run_prefix=prefix)
+    for delivery in deliveries:  # the backlog a burst leaves: nothing processed yet
+        assert deliver(delivery.body).json()["status"] == "received"
+    # Small batches: many claims and follow-ups, both workers in every stretch of the drain.
+    workers = [start_worker(database_url(), WEBHOOK_DRAIN_BATCH_SIZE="7") for _ in range(2)]
+    try:
+        wait_until(
+            lambda: not WebhookEvent.objects.filter(status__in=["received", "processing"]).exists(),
+            timeout=120,
+            what="the backlog is drained",
+        )
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+    # Two workers apply neighbouring batches side by side, so a booking's events can be applied
+    # out of order: a BOOKING_CREATED applied after the BOOKING_PAID that already created the
+    # meeting is stale (recorded as ignored). Nothing else may be left unapplied.
+    unapplied = WebhookEvent.objects.exclude(status="processed")
+    assert set(unapplied.values_list("status", flat=True)) <= {"ignored"}
+    assert all(
+        reason.startswith("stale BOOKING_CREATED")
+        for reason in unapplied.values_list("status_reason", flat=True)
+    )
+    assert ProcessingAttempt.objects.count() == len(deliveries)  # each event claimed once
+    ran = DBTaskResult.objects.filter(task_path=DRAIN_TASK, status="SUCCESSFUL")
+    assert len({worker for ids in ran.values_list("worker_ids", flat=True) for worker in ids}) == 2
+
+    last_trigger: dict[int, str] = {}
+    paid: set[int] = set()
+    for delivery in deliveries:
+        last_trigger[delivery.booking] = delivery.trigger
+        if delivery.trigger == "BOOKING_PAID":
+            paid.add(delivery.booking)
+    expected_status = {"BOOKING_CANCELLED": "cancelled", "MEETING_ENDED": "completed"}
+    assert Meeting.objects.count() == len(last_trigger)  # a reschedule stays one meeting
+    for booking, trigger in last_trigger.items():
+        meeting = BookingUid.objects.select_related("meeting").get(uid=f"{prefix}{booking:08d}a").meeting
+        assert meeting.status == expected_status.get(trigger, "scheduled"), (booking, trigger)
+        assert (meeting.payment_status == "paid") == (booking in paid), booking

@@ -154,12 +154,14 @@ def database_url() -> str:
     return f"postgres://{credentials}@{host}:{port}/{params['NAME']}"
 
 
-def start_worker(url: str) -> subprocess.Popen:
+def start_worker(url: str, **settings_env: str) -> subprocess.Popen:
+    """A real `db_worker` process on the test database (`settings_env`: more environment)."""
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
         "PYTHONUNBUFFERED": "1",
+        **settings_env,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.Popen(
