@@ -16,7 +16,8 @@ from notifications.models import Notification
 from tests.test_ops_retries import booking_body, database_tasks, run_worker_until_idle  # noqa: F401
 from webhooks import draining
 from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
-from webhooks.services import claim_received_batch, recover_stuck_events, run_claimed
+from webhooks.recovery import recover_stuck_events
+from webhooks.services import claim_received_batch, run_claimed
 
 DRAIN_TASK = "webhooks.tasks.drain_webhook_events"
 

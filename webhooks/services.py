@@ -10,14 +10,14 @@ import time
 import traceback as traceback_module
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F
 from django.utils import timezone
 
 from meetings.services import apply_calcom_event
@@ -521,11 +521,7 @@ def _log_value(value) -> str:
     return text
 
 
-# --- Retries and recovery ---------------------------------------------------------------------
-
-_ABANDONED_RUN = "the worker stopped during this attempt (killed, crashed or lost its database)"
-_RECOVERY_BATCH_SIZE = 500
-
+# --- Retries (the recovery sweep is in recovery.py) -------------------------------------------
 
 def retry_delay(*, attempt_number: int) -> timedelta:
     """How long to wait after failed attempt `attempt_number` (1-based) before the next one.
@@ -559,115 +555,6 @@ def enqueue_processing_at(*, event_id: int, via: AttemptTrigger, run_after: date
         process_webhook_event.using(run_after=run_after).enqueue(event_id=event_id, via=str(via))
     except Exception:
         logger.exception("could not enqueue the retry of event_id=%s", event_id)
-
-
-@dataclass(frozen=True)
-class _StuckEvent:
-    id: int
-    status: str
-    attempts: int
-
-
-def recover_stuck_events(*, older_than: timedelta) -> int:
-    """Enqueue again what a healthy pipeline would have finished by now; returns how many.
-
-    - `received` for longer than `older_than`: its enqueue was lost (the process died between
-      commit and enqueue, or the task backend was down).
-    - `processing` whose last attempt started more than `older_than` ago: its worker died
-      mid-run (or stalled: a run that was taken over finds out when it records its outcome
-      and rolls back, see `run_claimed`). The abandoned attempt is closed as failed; an event
-      whose runs keep killing workers is `dead` after WEBHOOK_MAX_ATTEMPTS.
-    - `failed` with its retry due: as soon as it is due when the backend cannot defer (inline);
-      on django-tasks-db, which runs the scheduled retry itself, only once it is overdue by
-      `older_than` (the retry task was lost).
-    Every event enqueued here gets `next_attempt_at = now + older_than` as a lease, so
-    overlapping sweeps (several hosts, a cron line beside a loop) do not enqueue it twice.
-    """
-    now = timezone.now()
-    cutoff = now - older_than
-    retry_cutoff = cutoff if backend_can_defer() else now
-    lease_free = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now)
-    received = WebhookEvent.objects.filter(
-        lease_free, status=WebhookEventStatus.RECEIVED, received_at__lte=cutoff
-    )
-    processing = (
-        WebhookEvent.objects.filter(lease_free, status=WebhookEventStatus.PROCESSING)
-        .annotate(last_started=Max("processing_attempts__started_at"))
-        .filter(Q(last_started__lte=cutoff) | Q(last_started__isnull=True, received_at__lte=cutoff))
-    )
-    failed = WebhookEvent.objects.filter(status=WebhookEventStatus.FAILED).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=retry_cutoff)
-    )
-    candidates = sorted(
-        {
-            _StuckEvent(*row)
-            for queryset in (received, processing, failed)
-            for row in queryset.values_list("id", "status", "attempts")
-        },
-        key=lambda stuck: stuck.id,
-    )
-    enqueued = dead = 0
-    for start in range(0, len(candidates), _RECOVERY_BATCH_SIZE):
-        batch = candidates[start : start + _RECOVERY_BATCH_SIZE]
-        batch_enqueued, batch_dead = _recover_batch(
-            batch=batch, now=now, retry_cutoff=retry_cutoff, lease=now + older_than
-        )
-        enqueued += batch_enqueued
-        dead += batch_dead
-    if candidates:
-        log_fields(
-            level=logging.WARNING,
-            what="webhook recovery",
-            found=len(candidates),
-            enqueued=enqueued,
-            dead=dead,
-            older_than_s=older_than.total_seconds(),
-        )
-    return enqueued
-
-
-def _recover_batch(
-    *, batch: list[_StuckEvent], now: datetime, retry_cutoff: datetime, lease: datetime
-) -> tuple[int, int]:
-    expected = {stuck.id: stuck for stuck in batch}
-    enqueued = dead = 0
-    with transaction.atomic():
-        # Rows locked by a live run, or by another sweep, are skipped; a row that changed since
-        # it was selected (claimed again, finished) is left alone.
-        locked = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk__in=expected)
-        for event in locked:
-            stuck = expected[event.pk]
-            if (event.status, event.attempts) != (stuck.status, stuck.attempts):
-                continue
-            # Another sweep may have leased it in between.
-            due_by = retry_cutoff if event.status == WebhookEventStatus.FAILED else now
-            if event.next_attempt_at is not None and event.next_attempt_at >= due_by:
-                continue
-            fields = ["next_attempt_at"]
-            if event.status == WebhookEventStatus.PROCESSING:
-                abandoned = ProcessingAttempt.objects.filter(
-                    event=event, outcome=AttemptOutcome.RUNNING
-                ).update(outcome=AttemptOutcome.FAILED, error=_ABANDONED_RUN, finished_at=now)
-                event.last_error = f"attempt {event.attempts}: {_ABANDONED_RUN}"
-                fields.append("last_error")
-                if abandoned and event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-                    event.status = WebhookEventStatus.DEAD
-                    event.next_attempt_at = None
-                    event.save(update_fields=[*fields, "status"])
-                    dead += 1
-                    continue
-            event.next_attempt_at = lease
-            event.save(update_fields=fields)
-            via = (
-                AttemptTrigger.RETRY
-                if event.status == WebhookEventStatus.FAILED
-                else AttemptTrigger.RECOVERY
-            )
-            transaction.on_commit(
-                lambda event_id=event.pk, via=via: enqueue_processing(event_id=event_id, via=via)
-            )
-            enqueued += 1
-    return enqueued, dead
 
 
 # --- Abuse limits for refused deliveries ------------------------------------------------------
@@ -791,127 +678,3 @@ def reprocess_events(
         if on_event is not None:
             on_event(event_id, outcome)
     return outcomes
-
-
-# --- Retention (prune_webhook_events) ---------------------------------------------------------
-
-NEVER_PRUNED = frozenset(
-    {WebhookEventStatus.RECEIVED, WebhookEventStatus.PROCESSING, WebhookEventStatus.FAILED}
-)
-# Duplicates go first, so that originals whose last duplicate expires in this run go too.
-_PRUNE_ORDER = (
-    WebhookEventStatus.DUPLICATE,
-    WebhookEventStatus.REJECTED,
-    WebhookEventStatus.IGNORED,
-    WebhookEventStatus.PROCESSED,
-    WebhookEventStatus.DEAD,
-)
-
-
-class InvalidRetention(ValueError):
-    """A retention setting names a status that cannot be pruned, or a negative age."""
-
-
-@dataclass
-class PruneReport:
-    dry_run: bool
-    by_status: dict[str, int] = field(default_factory=dict)  # deleted (or, dry run, would be)
-    # Past their retention but still named as `duplicate_of` by a kept duplicate: they stay
-    # until their duplicates go, so every stored duplicate can show what it duplicates.
-    kept_for_duplicates: int = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_status.values())
-
-
-def validate_retention(*, retention_days: Mapping[str, int]) -> None:
-    for status, days in retention_days.items():
-        if status in NEVER_PRUNED:
-            raise InvalidRetention(
-                f"{status} events are never pruned (they are still to be processed)"
-            )
-        if status not in WebhookEventStatus.values:
-            raise InvalidRetention(
-                f"unknown status {status!r} in the retention; "
-                f"known: {', '.join(sorted(set(WebhookEventStatus.values) - NEVER_PRUNED))}"
-            )
-        if days < 0:
-            raise InvalidRetention(f"retention of {status} events is negative ({days} days)")
-
-
-def prunable_events(*, status: str, days: int, now: datetime):
-    """Events of `status` older than their retention that no kept duplicate points to."""
-    from django.db.models import Exists, OuterRef
-
-    kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
-    return WebhookEvent.objects.filter(
-        status=status, received_at__lt=now - timedelta(days=days)
-    ).filter(~Exists(kept_duplicates))
-
-
-def prune_webhook_events(
-    *,
-    retention_days: Mapping[str, int],
-    now: datetime,
-    dry_run: bool = False,
-    batch_size: int = 1000,
-    on_start: Callable[[int], None] | None = None,
-    on_batch: Callable[[int], None] | None = None,
-) -> PruneReport:
-    """Delete events past their retention, in batches by primary key (short transactions, no
-    long lock on the table). Never touches received, processing or failed events.
-
-    `on_start(total)` is told how many will go, `on_batch(n)` after each deleted batch.
-    Processing attempts go with their event; audit rows and notifications that point to a
-    deleted event keep existing, with the link cleared (SET_NULL).
-    """
-    from django.db.models import Exists, OuterRef
-
-    validate_retention(retention_days=retention_days)
-    report = PruneReport(dry_run=dry_run)
-    plan = [(status, retention_days[status]) for status in _PRUNE_ORDER if status in retention_days]
-    if on_start is not None:
-        on_start(sum(prunable_events(status=s, days=d, now=now).count() for s, d in plan))
-    for status, days in plan:
-        deleted = 0
-        if dry_run:
-            deleted = prunable_events(status=status, days=days, now=now).count()
-        else:
-            while True:
-                with transaction.atomic():
-                    ids = list(
-                        prunable_events(status=status, days=days, now=now)
-                        .order_by("pk")
-                        .values_list("pk", flat=True)[:batch_size]
-                    )
-                    if not ids:
-                        break
-                    # Checked again at delete time: a duplicate may have arrived meanwhile.
-                    kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
-                    _, per_model = (
-                        WebhookEvent.objects.filter(pk__in=ids)
-                        .filter(~Exists(kept_duplicates))
-                        .delete()
-                    )
-                batch_deleted = per_model.get(WebhookEvent._meta.label, 0)
-                deleted += batch_deleted
-                if on_batch is not None:
-                    on_batch(batch_deleted)
-                if batch_deleted == 0:
-                    break
-        report.by_status[status] = deleted
-        report.kept_for_duplicates += (
-            WebhookEvent.objects.filter(status=status, received_at__lt=now - timedelta(days=days))
-            .filter(Exists(WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))))
-            .count()
-        )
-    log_fields(
-        level=logging.INFO,
-        what="webhook prune",
-        dry_run=dry_run,
-        deleted=report.total,
-        kept_for_duplicates=report.kept_for_duplicates,
-        **{f"deleted_{status}": count for status, count in report.by_status.items()},
-    )
-    return report

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from webhooks.services import InvalidRetention, prune_webhook_events
+from webhooks.retention import InvalidRetention, prune_webhook_events
 
 
 def retention_entry(text: str) -> tuple[str, int]:

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
-from webhooks.services import recover_stuck_events
+from webhooks.recovery import recover_stuck_events
 
 
 class Command(BaseCommand):
