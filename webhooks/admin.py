@@ -302,16 +302,16 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
     search_help_text = "Exact: a booking uid (finds its whole reschedule chain), an attendee e-mail, or an event id (#123)."
     actions = ("reprocess_selected", "force_reprocess_selected")
     readonly_fields = (
-        "event_number", "received_at", "trigger_event", "booking_uid", "booking_id",
-        "attendee_email", "event_created_at", "status_column", "status_reason",
+        "event_number", "received_at", "trigger_event", "booking_uid", "reschedule_uid",
+        "booking_id", "attendee_email", "event_created_at", "status_column", "status_reason",
         "signature_column", "client_ip", "content_type", "webhook_version", "body_size",
         "body_truncated", "fingerprint", "duplicate_of_link", "meeting_column", "attempts",
         "next_attempt_at", "processed_at", "last_error",
     )
     fieldsets = (
         ("Delivery", {"fields": (
-            "event_number", "received_at", "trigger_event", "booking_uid", "booking_id",
-            "attendee_email", "event_created_at", "client_ip", "content_type", "webhook_version",
+            "event_number", "received_at", "trigger_event", "booking_uid", "reschedule_uid",
+            "booking_id", "attendee_email", "event_created_at", "client_ip", "content_type", "webhook_version",
             "signature_column", "body_size", "body_truncated", "fingerprint",
         )}),
         ("Outcome", {"fields": (

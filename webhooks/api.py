@@ -137,6 +137,7 @@ class WebhookEventDetailSerializer(WebhookEventSerializer):
     class Meta(WebhookEventSerializer.Meta):
         fields = (
             *WebhookEventSerializer.Meta.fields,
+            "reschedule_uid",
             "headers",
             "client_ip",
             "content_type",

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from notifications.services import collect_sending
 
+from .selectors import received_events_waiting
 from .services import claim_received_batch, log_fields, run_claimed
 
 if TYPE_CHECKING:
@@ -127,19 +128,31 @@ def drain_received_events(*, batch_size: int | None = None) -> int:
     """Claim one batch of received events and process it; returns how many were claimed.
 
     A full batch means more may be waiting: a follow-up task is enqueued before processing,
-    so that another worker can take the next batch meanwhile.
+    so that another worker can take the next batch meanwhile. Events held back behind an
+    earlier event of their booking (see `claim_received_batch`) become claimable once this batch
+    is done: if any are left waiting, a follow-up is enqueued then. A drain that claimed
+    nothing enqueues nothing, so events blocked by a stuck run cannot make tasks spin; the
+    recovery sweep takes over that run.
     """
     batch_size = batch_size or settings.WEBHOOK_DRAIN_BATCH_SIZE
     claims = claim_received_batch(limit=batch_size)
-    if len(claims) == batch_size:
-        try:
-            _enqueue_drain(run_after=timezone.now())
-        except Exception:
-            logger.exception("could not enqueue the follow-up drain task")
+    followed_up = len(claims) == batch_size and _enqueue_follow_up()
     # The batch's HIT notifications go out as one task once the batch is done.
     with collect_sending():
         for claim in claims:
             run_claimed(claim=claim)
+    if claims and not followed_up and received_events_waiting():
+        _enqueue_follow_up()
     if claims:
         log_fields(level=logging.DEBUG, what="webhook drain", claimed=len(claims))
     return len(claims)
+
+
+def _enqueue_follow_up() -> bool:
+    try:
+        _enqueue_drain(run_after=timezone.now())
+    except Exception:
+        # The events stay `received`; the next delivery's drain or the recovery sweep claims them.
+        logger.exception("could not enqueue the follow-up drain task")
+        return False
+    return True

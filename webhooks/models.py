@@ -45,6 +45,11 @@ class WebhookEvent(models.Model):
 
     trigger_event = models.CharField(max_length=64, blank=True)
     booking_uid = models.CharField(max_length=255, blank=True)
+    reschedule_uid = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The booking uid this delivery reschedules (BOOKING_RESCHEDULED), if any.",
+    )
     booking_id = models.BigIntegerField(null=True, blank=True)
     attendee_email = models.CharField(max_length=254, blank=True)
     event_created_at = models.DateTimeField(

@@ -370,3 +370,8 @@ def reprocess_selection_events(
 
 def count_by_status(*, queryset: QuerySet[WebhookEvent]) -> dict[str, int]:
     return dict(queryset.order_by().values_list("status").annotate(n=Count("id")))
+
+
+def received_events_waiting() -> bool:
+    """Whether any delivery is still waiting for a worker (the partial queue index answers)."""
+    return WebhookEvent.objects.filter(status=WebhookEventStatus.RECEIVED).exists()

@@ -17,7 +17,7 @@ from enum import Enum
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from meetings.services import apply_calcom_event
@@ -153,6 +153,7 @@ def record_delivery(
         fields.update(
             trigger_event=parsed.trigger[:64],
             booking_uid=parsed.uid[:255],
+            reschedule_uid=parsed.reschedule_uid[:255],
             booking_id=parsed.booking_id,
             attendee_email=(parsed.attendee.email if parsed.attendee else "")[:254],
             event_created_at=parsed.created_at,
@@ -378,12 +379,25 @@ def claim_received_batch(*, limit: int) -> list[Claim]:
     """Claim up to `limit` waiting deliveries, oldest first, in one short transaction.
 
     `FOR UPDATE SKIP LOCKED` lets any number of workers claim side by side without ever getting
-    the same event (SQLite has one writer at a time and needs no row locks).
+    the same event (SQLite has one writer at a time and needs no row locks). A booking's
+    deliveries are applied one at a time, in the order they arrived: an event is claimable
+    only while no earlier event of its booking uid is waiting and none is being processed, so
+    with several workers a BOOKING_PAID is not applied before the BOOKING_CREATED ahead of it
+    (which would then be stored as stale).
     """
+    # The same booking: its uid, or the uid it reschedules (that booking's earlier deliveries
+    # come first). Chains of reschedules are ordered link by link.
+    same_booking = WebhookEvent.objects.exclude(booking_uid="").filter(
+        Q(booking_uid=OuterRef("booking_uid")) | Q(booking_uid=OuterRef("reschedule_uid"))
+    )
+    next_of_its_booking = Q(booking_uid="") | (
+        ~Exists(same_booking.filter(status=WebhookEventStatus.PROCESSING))
+        & ~Exists(same_booking.filter(status=WebhookEventStatus.RECEIVED, id__lt=OuterRef("id")))
+    )
     with transaction.atomic():
         events = list(
             WebhookEvent.objects.select_for_update(skip_locked=True)
-            .filter(status=WebhookEventStatus.RECEIVED)
+            .filter(next_of_its_booking, status=WebhookEventStatus.RECEIVED)
             .order_by("id")[:limit]
         )
         if not events:
