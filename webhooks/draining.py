@@ -17,6 +17,8 @@ Who enqueues the drain tasks, so that every committed event is claimed soon:
   started before the commit): right after its commit, it enqueues one due at once;
 - a drain task that found a full batch: a follow-up, so that a backlog is spread over every
   worker and drained batch after batch;
+- a drain task that held events back behind an earlier delivery of their booking (see
+  `claim_received_batch`): a follow-up once its batch is done and they are claimable;
 - the recovery sweep (`recover_webhook_events`) for anything still `received` after
   WEBHOOK_STUCK_AFTER_SECONDS, as before.
 """
@@ -111,11 +113,7 @@ def _check_commit_was_in_time(*, run_after: datetime) -> None:
     if timezone.now() < run_after - CLOCK_SKEW_ALLOWANCE:
         return
     # The task may have claimed its batch before this event was visible: one more, due now.
-    try:
-        _enqueue_drain(run_after=timezone.now())
-    except Exception:
-        # The event is stored; the recovery sweep claims it if nothing else does.
-        logger.exception("could not enqueue a drain task after a late commit")
+    _enqueue_drain_now(why="after a late commit")
 
 
 def _enqueue_drain(*, run_after: datetime) -> None:
@@ -136,23 +134,24 @@ def drain_received_events(*, batch_size: int | None = None) -> int:
     """
     batch_size = batch_size or settings.WEBHOOK_DRAIN_BATCH_SIZE
     claims = claim_received_batch(limit=batch_size)
-    followed_up = len(claims) == batch_size and _enqueue_follow_up()
+    followed_up = len(claims) == batch_size and _enqueue_drain_now(why="after a full batch")
     # The batch's HIT notifications go out as one task once the batch is done.
     with collect_sending():
         for claim in claims:
             run_claimed(claim=claim)
     if claims and not followed_up and received_events_waiting():
-        _enqueue_follow_up()
+        _enqueue_drain_now(why="for events held back behind their booking's earlier ones")
     if claims:
         log_fields(level=logging.DEBUG, what="webhook drain", claimed=len(claims))
     return len(claims)
 
 
-def _enqueue_follow_up() -> bool:
+def _enqueue_drain_now(*, why: str) -> bool:
+    """A drain task due at once; False (logged) if it could not be enqueued."""
     try:
         _enqueue_drain(run_after=timezone.now())
     except Exception:
         # The events stay `received`; the next delivery's drain or the recovery sweep claims them.
-        logger.exception("could not enqueue the follow-up drain task")
+        logger.exception("could not enqueue a drain task %s", why)
         return False
     return True

@@ -302,33 +302,30 @@ def run_claimed(*, claim: Claim) -> WebhookEvent:
             # A forced replay of an applied event that no longer changes anything (later events
             # superseded it) leaves the event processed: its effect stands.
             replay_of_applied = claim.previous_status == WebhookEventStatus.PROCESSED
-            event.status = (
-                WebhookEventStatus.PROCESSED
-                if outcome == AttemptOutcome.PROCESSED or replay_of_applied
-                else WebhookEventStatus.IGNORED
-            )
-            event.status_reason = reason
-            event.processed_at = now
-            event.last_error = ""
-            event.last_traceback = ""
-            event.next_attempt_at = None
+            recorded = {
+                "status": (
+                    WebhookEventStatus.PROCESSED
+                    if outcome == AttemptOutcome.PROCESSED or replay_of_applied
+                    else WebhookEventStatus.IGNORED
+                ),
+                "status_reason": reason,
+                "processed_at": now,
+                "last_error": "",
+                "last_traceback": "",
+                "next_attempt_at": None,
+                "meeting_id": event.meeting_id,
+            }
             # Only what processing changes (rewriting the raw body would cost a megabyte at
             # worst), and only if this run still owns the event: the recovery sweep may have
             # handed it to another run meanwhile (this worker stalled). Then this run's
             # changes roll back and the other run's stand.
             still_ours = WebhookEvent.objects.filter(
                 pk=event.pk, status=WebhookEventStatus.PROCESSING, attempts=attempt.number
-            ).update(
-                status=event.status,
-                status_reason=event.status_reason,
-                processed_at=now,
-                last_error="",
-                last_traceback="",
-                next_attempt_at=None,
-                meeting_id=event.meeting_id,
-            )
+            ).update(**recorded)
             if not still_ours:
                 raise _TakenOver
+            for name, value in recorded.items():
+                setattr(event, name, value)
             attempt.outcome = outcome
             attempt.error = reason
             attempt.finished_at = now
