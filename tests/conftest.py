@@ -11,9 +11,8 @@ from django.db import connection
 
 from webhooks.signatures import sign_body
 
-PAYLOADS_DIR = Path(__file__).resolve().parents[2] / "shared" / "calcom" / "payloads"
-if not PAYLOADS_DIR.is_dir():  # CI clones next to a copy of shared/
-    PAYLOADS_DIR = Path(os.environ.get("VANI_SHARED_DIR", "../shared")) / "calcom" / "payloads"
+# Cal.com's sample bodies, vendored: the suite never reads anything outside the repo.
+PAYLOADS_DIR = Path(__file__).resolve().parent / "fixtures" / "calcom" / "payloads"
 WEBHOOK_URL = "/api/webhooks/cal-com"
 TEST_SECRET = "whsec_test_secret_for_the_suite"
 
