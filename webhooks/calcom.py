@@ -9,11 +9,17 @@ ISO-8601 form (`Z`, `+00:00`, `.000Z`). Pure: no ORM.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 FLAT_TRIGGERS = frozenset({"MEETING_STARTED", "MEETING_ENDED"})
+
+# JSON may escape half of a surrogate pair (`\ud83d`); no database driver can encode it.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 class UnusableBody(ValueError):
@@ -168,18 +174,22 @@ def parse_datetime(value: Any) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        # Year 1 at +23:59 or year 9999 at -23:59 has no UTC moment (OverflowError).
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
         # NUL is valid JSON (\u0000) but PostgreSQL text cannot hold it: storing it would fail
         # the delivery (500) on every retry. It carries no meaning in any Cal.com field.
-        return value.replace("\x00", "").strip()
+        value = value.replace("\x00", "")
+        if not value.isascii():
+            value = _LONE_SURROGATE.sub("\ufffd", value)
+        return value.strip()
     if isinstance(value, bool) or value is None:
         return ""
     if isinstance(value, (int, float)):
@@ -192,7 +202,7 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if -(2**63) <= value < 2**63 else None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return _int(int(value.strip()))
     return None
 

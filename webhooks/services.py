@@ -149,6 +149,12 @@ def record_delivery(
     except UnusableBody as exc:
         problem = str(exc)
         fields.update(status=WebhookEventStatus.IGNORED, status_reason=problem)
+    except Exception as exc:
+        # A parser bug must not cost the delivery: Cal.com would retry it into the same 500.
+        # Stored as unusable, it can be reprocessed once the parser is fixed.
+        logger.exception("could not parse a signed delivery")
+        problem = f"body could not be parsed ({type(exc).__name__}); stored for reprocessing"
+        fields.update(status=WebhookEventStatus.IGNORED, status_reason=problem)
     else:
         fields.update(
             trigger_event=parsed.trigger[:64],
