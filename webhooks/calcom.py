@@ -20,6 +20,8 @@ FLAT_TRIGGERS = frozenset({"MEETING_STARTED", "MEETING_ENDED"})
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
+# Meeting.payment_amount is a 32-bit integer column.
+_PRICE_RANGE = range(-(2**31), 2**31)
 
 
 class UnusableBody(ValueError):
@@ -58,6 +60,8 @@ class CalComEvent:
     recording_url: str = ""
     transcript_urls: tuple[str, ...] = ()
     is_flat: bool = False
+    # Values dropped because the database could not hold them, said on the processed event.
+    notes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -127,6 +131,11 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
     booking_id = _int(booking.get("id") if is_flat else booking.get("bookingId"))
     uid = _text(booking.get("uid")) or _text(booking.get("bookingUid"))
     recording_url, transcript_urls = _recording_links(booking)
+    notes = []
+    price = _int(booking.get("price"))
+    if price is not None and price not in _PRICE_RANGE:
+        notes.append(f"price {price} is outside the storable range; dropped")
+        price = None
 
     return CalComEvent(
         trigger=trigger,
@@ -150,7 +159,7 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
         request_reschedule=booking.get("requestReschedule") is True
         or booking.get("rescheduleRequested") is True,
         payment_id=_text(booking.get("paymentId"))[:100],
-        price=_int(booking.get("price")),
+        price=price,
         currency=_text(booking.get("currency")).upper()[:10],
         no_show_marks=tuple(
             (_text(a.get("email")).lower(), a.get("noShow") is True)
@@ -162,6 +171,7 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
         recording_url=recording_url[:2000],
         transcript_urls=transcript_urls,
         is_flat=is_flat,
+        notes=tuple(notes),
     )
 
 

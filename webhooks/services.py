@@ -16,14 +16,15 @@ from enum import Enum
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from meetings.models import Meeting
 from meetings.services import apply_calcom_event
 from meetings.status_mapping import BOOKING_TRIGGERS, KNOWN_TRIGGERS
 
-from .calcom import UnusableBody, decode_body, parse_event
+from .calcom import CalComEvent, UnusableBody, decode_body, parse_event
 from .models import (
     AttemptOutcome,
     AttemptTrigger,
@@ -38,6 +39,7 @@ logger = logging.getLogger("webhooks")
 # Headers whose values are credentials or signatures: stored and shown as "***".
 _SECRET_HEADER_WORDS = ("signature", "secret", "token", "authorization", "cookie", "api-key", "apikey")
 FORM_ENCODED = "application/x-www-form-urlencoded"
+_UID_MAX_LENGTH = Meeting._meta.get_field("cal_event_id").max_length
 
 
 class ProcessingMode(str, Enum):
@@ -422,18 +424,29 @@ def claim_received_batch(*, limit: int) -> list[Claim]:
 
 
 def _apply(*, event: WebhookEvent) -> tuple[AttemptOutcome, str]:
-    from notifications.services import queue_hit_notifications
-
     try:
         if event.content_type.split(";")[0].strip().lower() == FORM_ENCODED:
             raise UnusableBody("body is form-encoded (custom payload template)")
         parsed = parse_event(decode_body(bytes(event.raw_body)))
     except UnusableBody as exc:
         return AttemptOutcome.IGNORED, str(exc)
+    outcome, reason = _apply_parsed(event=event, parsed=parsed)
+    return outcome, "; ".join(filter(None, (reason, *parsed.notes)))
+
+
+def _apply_parsed(*, event: WebhookEvent, parsed: CalComEvent) -> tuple[AttemptOutcome, str]:
+    from notifications.services import queue_hit_notifications
+
     if parsed.trigger == "PING":
         return AttemptOutcome.PROCESSED, "PING: Cal.com test delivery, nothing to apply"
     if parsed.trigger not in KNOWN_TRIGGERS:
         return AttemptOutcome.IGNORED, f"unknown trigger {parsed.trigger!r}"
+    if len(parsed.uid) > _UID_MAX_LENGTH or len(parsed.reschedule_uid) > _UID_MAX_LENGTH:
+        # A uid is the booking's identity: cutting it could merge two bookings.
+        return AttemptOutcome.IGNORED, (
+            f"booking uid longer than {_UID_MAX_LENGTH} characters: not a Cal.com uid, "
+            "cannot be stored"
+        )
 
     result = apply_calcom_event(event=parsed, source=event)
     if result.meeting is not None:
@@ -458,7 +471,10 @@ def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception
     error = f"{type(exc).__name__}: {exc}"[:2000]
     trace = "".join(traceback_module.format_exception(exc))[-20000:]
     try:
-        event = _store_failure(event_id=event_id, attempt=attempt, error=error, trace=trace)
+        event = _store_failure(
+            event_id=event_id, attempt=attempt, error=error, trace=trace,
+            permanent=is_permanent_failure(exc=exc),
+        )
     except Exception:
         # Could not even record it (the database is gone): say what failed; the event stays
         # `processing` and the recovery sweep runs it again.
@@ -475,12 +491,33 @@ def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception
     return event
 
 
+def is_permanent_failure(*, exc: BaseException) -> bool:
+    """A value the database refuses (out of range, too long, not encodable) is refused again on
+    every retry: such a delivery is settled at once instead of retried into `dead`."""
+    return isinstance(exc, (DataError, UnicodeError))
+
+
 def _store_failure(
-    *, event_id: int, attempt: ProcessingAttempt, error: str, trace: str
+    *, event_id: int, attempt: ProcessingAttempt, error: str, trace: str, permanent: bool
 ) -> WebhookEvent:
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event_id)
         now = timezone.now()
+        if permanent:
+            event.status = WebhookEventStatus.IGNORED
+            event.status_reason = f"not retried: the database cannot hold this delivery ({error})"
+            event.next_attempt_at = None
+            event.processed_at = now
+            event.last_error = error
+            event.last_traceback = trace
+            event.save(update_fields=[
+                "status", "status_reason", "next_attempt_at", "processed_at", "last_error",
+                "last_traceback",
+            ])
+            ProcessingAttempt.objects.filter(pk=attempt.pk).update(
+                outcome=AttemptOutcome.IGNORED, error=error, traceback=trace, finished_at=now
+            )
+            return event
         if event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
             event.status = WebhookEventStatus.DEAD
             event.next_attempt_at = None
