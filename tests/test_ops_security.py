@@ -376,3 +376,24 @@ def test_log_format_json_setting_configures_the_console():
     record = json.loads(result.stderr.strip().splitlines()[-1])
     assert record["message"] == 'webhook probe event_id=7 cause="two words"'
     assert (record["event_id"], record["cause"], record["levelname"]) == (7, "two words", "WARNING")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("declared", [2**31, 2**63, 10**30])
+def test_a_huge_declared_length_is_413_not_a_false_outage(client, webhook_secret, caplog, declared):
+    """body_size is a 32-bit column on PostgreSQL: storing the declared length failed with
+    'integer out of range', answered 503 with an ERROR 'database unavailable' line (on SQLite,
+    past 64 bits, a 500)."""
+    with caplog.at_level(logging.INFO):
+        response = client.generic(
+            "POST", WEBHOOK_URL, b"{}", content_type="application/json",
+            CONTENT_LENGTH=str(declared),
+        )
+    assert response.status_code == 413, response.content
+    event = WebhookEvent.objects.get(pk=response.json()["event_id"])
+    assert event.status == WebhookEventStatus.REJECTED
+    assert event.body_size == 2**31 - 1 and event.body_truncated is True
+    assert f"body of {declared} bytes is over the" in event.status_reason
+    assert "database unavailable" not in caplog.text
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert f"size={declared}" in caplog.text

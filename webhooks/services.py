@@ -40,6 +40,8 @@ logger = logging.getLogger("webhooks")
 _SECRET_HEADER_WORDS = ("signature", "secret", "token", "authorization", "cookie", "api-key", "apikey")
 FORM_ENCODED = "application/x-www-form-urlencoded"
 _UID_MAX_LENGTH = Meeting._meta.get_field("cal_event_id").max_length
+# WebhookEvent.body_size is a PositiveIntegerField: 32 bits signed on PostgreSQL.
+_BODY_SIZE_MAX = 2**31 - 1
 
 
 class ProcessingMode(str, Enum):
@@ -105,7 +107,8 @@ def record_rejected_delivery(
         status=WebhookEventStatus.REJECTED,
         status_reason=reason,
         raw_body=raw_body[:cap],
-        body_size=body_size,
+        # A declared Content-Length can be anything; the reason and the log keep the exact one.
+        body_size=min(body_size, _BODY_SIZE_MAX),
         body_truncated=body_size > min(len(raw_body), cap),
         headers=mask_headers(headers=headers),
         client_ip=client_ip,
