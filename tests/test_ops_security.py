@@ -397,3 +397,49 @@ def test_a_huge_declared_length_is_413_not_a_false_outage(client, webhook_secret
     assert "database unavailable" not in caplog.text
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert f"size={declared}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [
+        ("X-Cal-Signature-256", True),
+        ("Authorization", True),
+        ("Proxy-Authorization", True),
+        ("X-Auth-Token", True),
+        ("X-Password", True),
+        ("X-Db-Passwd", True),
+        ("X-Access-Key", True),
+        ("X-Private-Key", True),
+        ("X-Api-Key", True),
+        ("Apikey", True),
+        ("X-Webhook-Secret", True),
+        ("X-Csrftoken", True),
+        ("Cookie", True),
+        ("Set-Cookie", True),
+        ("X-Session-Id", True),
+        ("X-Amz-Credential", True),
+        ("Content-Type", False),
+        ("Content-Length", False),
+        ("User-Agent", False),
+        ("X-Cal-Webhook-Version", False),
+        ("X-Forwarded-For", False),
+        ("Accept-Encoding", False),
+        ("Host", False),
+    ],
+)
+def test_header_masking_covers_every_credential_like_name(name, masked):
+    from webhooks.services import mask_headers
+
+    stored = mask_headers(headers={name: "leak_me_value"})[name]
+    assert stored == ("***" if masked else "leak_me_value")
+
+
+@pytest.mark.django_db
+def test_credential_headers_are_masked_on_a_stored_delivery(deliver):
+    names = ("X-Password", "X-Access-Key", "X-Private-Key", "Proxy-Authorization")
+    headers = {name.replace("-", "_"): f"leak_me_{name}" for name in names}
+    response = deliver(booking_body(), **headers)
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get(pk=response.json()["event_id"])
+    assert {name: event.headers[name] for name in names} == dict.fromkeys(names, "***")
+    assert "leak_me" not in json.dumps(event.headers)

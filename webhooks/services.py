@@ -36,8 +36,13 @@ from .models import (
 
 logger = logging.getLogger("webhooks")
 
-# Headers whose values are credentials or signatures: stored and shown as "***".
-_SECRET_HEADER_WORDS = ("signature", "secret", "token", "authorization", "cookie", "api-key", "apikey")
+# Headers whose values are credentials or signatures: stored and shown as "***". Any name
+# containing one of these words, so that X-Password, X-Private-Key, Proxy-Authorization and
+# the like are caught without being listed.
+_SECRET_HEADER_WORDS = (
+    "password", "passwd", "key", "secret", "token", "auth", "signature", "cookie", "session",
+    "credential",
+)
 FORM_ENCODED = "application/x-www-form-urlencoded"
 _UID_MAX_LENGTH = Meeting._meta.get_field("cal_event_id").max_length
 # WebhookEvent.body_size is a PositiveIntegerField: 32 bits signed on PostgreSQL.
