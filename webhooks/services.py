@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import random
@@ -92,6 +93,44 @@ def mask_headers(*, headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+# A refused delivery is unauthenticated: what it leaves in the headers column is bounded
+# (REJECTED_HEADERS_CAP_BYTES in all). The headers that tell what it was come first.
+_REFUSED_HEADERS_MAX_COUNT = 50
+_REFUSED_HEADER_NAME_MAX = 64
+_REFUSED_HEADER_VALUE_MAX = 256
+_REFUSED_HEADERS_FIRST = (
+    "X-Cal-Signature-256", "X-Cal-Webhook-Version", "Content-Type", "Content-Length",
+    "User-Agent", "X-Forwarded-For", "Host",
+)
+HEADERS_CUT_MARKER = "(headers cut)"
+
+
+def cap_refused_headers(*, headers: Mapping[str, str]) -> dict[str, str]:
+    """At most 50 headers, names cut to 64 and values to 256 characters, and
+    REJECTED_HEADERS_CAP_BYTES in all; when anything was left out, HEADERS_CUT_MARKER says what."""
+    budget = settings.REJECTED_HEADERS_CAP_BYTES
+    ordered = sorted(headers.items(), key=lambda item: item[0] not in _REFUSED_HEADERS_FIRST)
+    kept: dict[str, str] = {}
+    used = cut_values = 0
+    for name, value in ordered:
+        if len(kept) >= _REFUSED_HEADERS_MAX_COUNT:
+            break
+        name = name[:_REFUSED_HEADER_NAME_MAX]
+        if len(value) > _REFUSED_HEADER_VALUE_MAX:
+            value, cut_values = value[:_REFUSED_HEADER_VALUE_MAX] + "…", cut_values + 1
+        if used + len(name) + len(value) > budget:
+            continue  # a smaller header further on may still fit
+        kept[name] = value
+        used += len(name) + len(value)
+    if len(kept) < len(headers) or cut_values:
+        total = sum(len(name) + len(value) for name, value in headers.items())
+        kept[HEADERS_CUT_MARKER] = (
+            f"{len(headers)} headers ({total} characters) received; {len(kept)} kept, "
+            f"{cut_values} values cut to {_REFUSED_HEADER_VALUE_MAX} characters"
+        )
+    return kept
+
+
 def webhook_secrets() -> list[str]:
     return [s for s in (settings.CAL_COM_WEBHOOK_SECRET, settings.CAL_COM_WEBHOOK_SECRET_PROD) if s]
 
@@ -115,7 +154,7 @@ def record_rejected_delivery(
         # A declared Content-Length can be anything; the reason and the log keep the exact one.
         body_size=min(body_size, _BODY_SIZE_MAX),
         body_truncated=body_size > min(len(raw_body), cap),
-        headers=mask_headers(headers=headers),
+        headers=cap_refused_headers(headers=mask_headers(headers=headers)),
         client_ip=client_ip,
         content_type=content_type[:255],
         webhook_version=headers.get("X-Cal-Webhook-Version", "")[:32],
@@ -650,7 +689,7 @@ def record_refused_delivery(
 
     limit = settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE
     window = int(time.time() // 60)
-    address = client_ip or "unknown"
+    address = rate_limited_source(client_ip=client_ip)
     count_key = f"vani:refused:{address}:{window}"
     marker_key = f"vani:refused-marker:{address}:{window}"
     count = _count_in_cache(key=count_key)
@@ -681,6 +720,20 @@ def record_refused_delivery(
         if marker_id:
             WebhookEvent.objects.filter(pk=marker_id).update(status_reason=summary)
     return RefusedDelivery(event=None, rate_limited=True)
+
+
+def rate_limited_source(*, client_ip: str | None) -> str:
+    """What the refusal limit counts per: the IPv4 address, or the IPv6 /64 (one host usually
+    owns a whole /64 and could otherwise rotate through 2^64 addresses)."""
+    try:
+        address = ipaddress.ip_address(client_ip or "")
+    except ValueError:
+        return client_ip or "unknown"
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _count_in_cache(*, key: str) -> int | None:
