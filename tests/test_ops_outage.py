@@ -28,7 +28,7 @@ REQUEST_TIMEOUT = 15  # a hung request fails the test instead of hanging it
 
 
 @contextmanager
-def live_gunicorn(*, database_url: str, connect_timeout: int = 2):
+def live_gunicorn(*, database_url: str, connect_timeout: int = 2, **extra_env: str):
     port = free_port()
     env = {
         **os.environ,
@@ -39,6 +39,7 @@ def live_gunicorn(*, database_url: str, connect_timeout: int = 2):
         "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
         "ENVIRONMENT": "development",
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     server = subprocess.Popen(

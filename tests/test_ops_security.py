@@ -376,3 +376,129 @@ def test_log_format_json_setting_configures_the_console():
     record = json.loads(result.stderr.strip().splitlines()[-1])
     assert record["message"] == 'webhook probe event_id=7 cause="two words"'
     assert (record["event_id"], record["cause"], record["levelname"]) == (7, "two words", "WARNING")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("declared", [2**31, 2**63, 10**30])
+def test_a_huge_declared_length_is_413_not_a_false_outage(client, webhook_secret, caplog, declared):
+    """body_size is a 32-bit column on PostgreSQL: storing the declared length failed with
+    'integer out of range', answered 503 with an ERROR 'database unavailable' line (on SQLite,
+    past 64 bits, a 500)."""
+    with caplog.at_level(logging.INFO):
+        response = client.generic(
+            "POST", WEBHOOK_URL, b"{}", content_type="application/json",
+            CONTENT_LENGTH=str(declared),
+        )
+    assert response.status_code == 413, response.content
+    event = WebhookEvent.objects.get(pk=response.json()["event_id"])
+    assert event.status == WebhookEventStatus.REJECTED
+    assert event.body_size == 2**31 - 1 and event.body_truncated is True
+    assert f"body of {declared} bytes is over the" in event.status_reason
+    assert "database unavailable" not in caplog.text
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert f"size={declared}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [
+        ("X-Cal-Signature-256", True),
+        ("Authorization", True),
+        ("Proxy-Authorization", True),
+        ("X-Auth-Token", True),
+        ("X-Password", True),
+        ("X-Db-Passwd", True),
+        ("X-Access-Key", True),
+        ("X-Private-Key", True),
+        ("X-Api-Key", True),
+        ("Apikey", True),
+        ("X-Webhook-Secret", True),
+        ("X-Csrftoken", True),
+        ("Cookie", True),
+        ("Set-Cookie", True),
+        ("X-Session-Id", True),
+        ("X-Amz-Credential", True),
+        ("Content-Type", False),
+        ("Content-Length", False),
+        ("User-Agent", False),
+        ("X-Cal-Webhook-Version", False),
+        ("X-Forwarded-For", False),
+        ("Accept-Encoding", False),
+        ("Host", False),
+    ],
+)
+def test_header_masking_covers_every_credential_like_name(name, masked):
+    from webhooks.services import mask_headers
+
+    stored = mask_headers(headers={name: "leak_me_value"})[name]
+    assert stored == ("***" if masked else "leak_me_value")
+
+
+@pytest.mark.django_db
+def test_credential_headers_are_masked_on_a_stored_delivery(deliver):
+    names = ("X-Password", "X-Access-Key", "X-Private-Key", "Proxy-Authorization")
+    headers = {name.replace("-", "_"): f"leak_me_{name}" for name in names}
+    response = deliver(booking_body(), **headers)
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get(pk=response.json()["event_id"])
+    assert {name: event.headers[name] for name in names} == dict.fromkeys(names, "***")
+    assert "leak_me" not in json.dumps(event.headers)
+
+
+# --- What a refused delivery may store ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_refused_headers_are_capped_with_a_marker(client, webhook_secret, settings):
+    """Unsigned, each request could store ~760 KB of headers (100 fields of 8 KB)."""
+    from webhooks.services import HEADERS_CUT_MARKER
+
+    settings.REJECTED_HEADERS_CAP_BYTES = 4096
+    stuffing = {f"HTTP_X_JUNK_{index}": "j" * 8000 for index in range(100)}
+    response = client.generic(
+        "POST", WEBHOOK_URL, b"{}", content_type="application/json",
+        HTTP_X_CAL_SIGNATURE_256="0" * 64, HTTP_USER_AGENT="curl/8", **stuffing,
+    )
+    assert response.status_code == 401
+    headers = WebhookEvent.objects.get(pk=response.json()["event_id"]).headers
+    marker = headers.pop(HEADERS_CUT_MARKER)
+    assert f"{len(headers)} kept, 100 values cut to 256 characters" in marker
+    assert sum(len(name) + len(value) for name, value in headers.items()) <= 4096
+    assert len(json.dumps(headers)) < 6000
+    # What tells the refusal apart is kept first.
+    assert headers["X-Cal-Signature-256"] == "***"
+    assert headers["User-Agent"] == "curl/8"
+    assert headers["Content-Type"] == "application/json"
+    assert all(len(value) <= 257 for value in headers.values())
+
+
+@pytest.mark.django_db
+def test_signed_deliveries_keep_every_header(deliver, settings):
+    settings.REJECTED_HEADERS_CAP_BYTES = 100
+    response = deliver(booking_body(), X_Trace_Context="t" * 2000)
+    assert response.status_code == 200
+    headers = WebhookEvent.objects.get(pk=response.json()["event_id"]).headers
+    assert headers["X-Trace-Context"] == "t" * 2000
+
+
+def refuse_from(client, address: str) -> int:
+    return client.post(
+        WEBHOOK_URL, booking_body(), content_type="application/json",
+        HTTP_X_CAL_SIGNATURE_256="0" * 64, REMOTE_ADDR=address,
+    ).status_code
+
+
+@pytest.mark.django_db
+def test_refusals_are_counted_per_ipv6_64_and_per_ipv4_address(client, webhook_secret, settings):
+    settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE = 3
+    # Every request from a new address of one /64: the /64 shares one budget.
+    codes = [refuse_from(client, f"2001:db8:0:7::{index:x}") for index in range(1, 7)]
+    assert codes == [401] * 3 + [429] * 3
+    marker = WebhookEvent.objects.order_by("id").last()
+    assert "from 2001:db8:0:7::/64" in marker.status_reason
+    # The neighbouring /64 has its own.
+    assert refuse_from(client, "2001:db8:0:8::1") == 401
+    # IPv4 stays per address, also written as an IPv4-mapped IPv6 address.
+    assert [refuse_from(client, "203.0.113.1") for _ in range(4)] == [401] * 3 + [429]
+    assert refuse_from(client, "::ffff:203.0.113.1") == 429
+    assert refuse_from(client, "203.0.113.2") == 401

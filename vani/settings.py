@@ -151,6 +151,8 @@ CAL_COM_API_BACKOFF_SECONDS = env.float("CAL_COM_API_BACKOFF_SECONDS", default=0
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # Refused (unsigned, badly signed, oversized) deliveries keep at most this much of their body.
 REJECTED_BODY_CAP_BYTES = env.int("REJECTED_BODY_CAP_BYTES", default=2048)
+# ... and of their headers (names and values together; at most 50 headers, values cut to 256).
+REJECTED_HEADERS_CAP_BYTES = env.int("REJECTED_HEADERS_CAP_BYTES", default=4096)
 # Let our own limit, not Django's, decide on webhook bodies.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES + 1024, 2621440)
 
@@ -269,8 +271,9 @@ WEBHOOK_RETENTION_DAYS = {
         for status, days in env.dict("WEBHOOK_RETENTION_DAYS", default={}).items()
     },
 }
-# Refused deliveries (bad signature, too large) from one client address beyond this many per
-# minute are answered 429 and only counted, not stored one by one. Valid deliveries never count.
+# Refused deliveries (bad signature, too large) from one client address (IPv6: one /64) beyond
+# this many per minute are answered 429 and only counted, not stored one by one. Valid
+# deliveries never count.
 WEBHOOK_REJECTED_LIMIT_PER_MINUTE = env.int("WEBHOOK_REJECTED_LIMIT_PER_MINUTE", default=20)
 
 # The rate limiter's counters. locmem is per process; with several web processes use Redis,

@@ -9,11 +9,19 @@ ISO-8601 form (`Z`, `+00:00`, `.000Z`). Pure: no ORM.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 FLAT_TRIGGERS = frozenset({"MEETING_STARTED", "MEETING_ENDED"})
+
+# JSON may escape half of a surrogate pair (`\ud83d`); no database driver can encode it.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+# Meeting.payment_amount is a 32-bit integer column.
+_PRICE_RANGE = range(-(2**31), 2**31)
 
 
 class UnusableBody(ValueError):
@@ -52,6 +60,8 @@ class CalComEvent:
     recording_url: str = ""
     transcript_urls: tuple[str, ...] = ()
     is_flat: bool = False
+    # Values dropped because the database could not hold them, said on the processed event.
+    notes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -121,6 +131,11 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
     booking_id = _int(booking.get("id") if is_flat else booking.get("bookingId"))
     uid = _text(booking.get("uid")) or _text(booking.get("bookingUid"))
     recording_url, transcript_urls = _recording_links(booking)
+    notes = []
+    price = _int(booking.get("price"))
+    if price is not None and price not in _PRICE_RANGE:
+        notes.append(f"price {price} is outside the storable range; dropped")
+        price = None
 
     return CalComEvent(
         trigger=trigger,
@@ -144,7 +159,7 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
         request_reschedule=booking.get("requestReschedule") is True
         or booking.get("rescheduleRequested") is True,
         payment_id=_text(booking.get("paymentId"))[:100],
-        price=_int(booking.get("price")),
+        price=price,
         currency=_text(booking.get("currency")).upper()[:10],
         no_show_marks=tuple(
             (_text(a.get("email")).lower(), a.get("noShow") is True)
@@ -156,6 +171,7 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
         recording_url=recording_url[:2000],
         transcript_urls=transcript_urls,
         is_flat=is_flat,
+        notes=tuple(notes),
     )
 
 
@@ -168,18 +184,22 @@ def parse_datetime(value: Any) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        # Year 1 at +23:59 or year 9999 at -23:59 has no UTC moment (OverflowError).
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
         # NUL is valid JSON (\u0000) but PostgreSQL text cannot hold it: storing it would fail
         # the delivery (500) on every retry. It carries no meaning in any Cal.com field.
-        return value.replace("\x00", "").strip()
+        value = value.replace("\x00", "")
+        if not value.isascii():
+            value = _LONE_SURROGATE.sub("\ufffd", value)
+        return value.strip()
     if isinstance(value, bool) or value is None:
         return ""
     if isinstance(value, (int, float)):
@@ -192,7 +212,7 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if -(2**63) <= value < 2**63 else None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return _int(int(value.strip()))
     return None
 

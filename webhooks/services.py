@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import random
@@ -16,14 +17,15 @@ from enum import Enum
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from meetings.models import Meeting
 from meetings.services import apply_calcom_event
 from meetings.status_mapping import BOOKING_TRIGGERS, KNOWN_TRIGGERS
 
-from .calcom import UnusableBody, decode_body, parse_event
+from .calcom import CalComEvent, UnusableBody, decode_body, parse_event
 from .models import (
     AttemptOutcome,
     AttemptTrigger,
@@ -35,9 +37,17 @@ from .models import (
 
 logger = logging.getLogger("webhooks")
 
-# Headers whose values are credentials or signatures: stored and shown as "***".
-_SECRET_HEADER_WORDS = ("signature", "secret", "token", "authorization", "cookie", "api-key", "apikey")
+# Headers whose values are credentials or signatures: stored and shown as "***". Any name
+# containing one of these words, so that X-Password, X-Private-Key, Proxy-Authorization and
+# the like are caught without being listed.
+_SECRET_HEADER_WORDS = (
+    "password", "passwd", "key", "secret", "token", "auth", "signature", "cookie", "session",
+    "credential",
+)
 FORM_ENCODED = "application/x-www-form-urlencoded"
+_UID_MAX_LENGTH = Meeting._meta.get_field("cal_event_id").max_length
+# WebhookEvent.body_size is a PositiveIntegerField: 32 bits signed on PostgreSQL.
+_BODY_SIZE_MAX = 2**31 - 1
 
 
 class ProcessingMode(str, Enum):
@@ -83,6 +93,44 @@ def mask_headers(*, headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+# A refused delivery is unauthenticated: what it leaves in the headers column is bounded
+# (REJECTED_HEADERS_CAP_BYTES in all). The headers that tell what it was come first.
+_REFUSED_HEADERS_MAX_COUNT = 50
+_REFUSED_HEADER_NAME_MAX = 64
+_REFUSED_HEADER_VALUE_MAX = 256
+_REFUSED_HEADERS_FIRST = (
+    "X-Cal-Signature-256", "X-Cal-Webhook-Version", "Content-Type", "Content-Length",
+    "User-Agent", "X-Forwarded-For", "Host",
+)
+HEADERS_CUT_MARKER = "(headers cut)"
+
+
+def cap_refused_headers(*, headers: Mapping[str, str]) -> dict[str, str]:
+    """At most 50 headers, names cut to 64 and values to 256 characters, and
+    REJECTED_HEADERS_CAP_BYTES in all; when anything was left out, HEADERS_CUT_MARKER says what."""
+    budget = settings.REJECTED_HEADERS_CAP_BYTES
+    ordered = sorted(headers.items(), key=lambda item: item[0] not in _REFUSED_HEADERS_FIRST)
+    kept: dict[str, str] = {}
+    used = cut_values = 0
+    for name, value in ordered:
+        if len(kept) >= _REFUSED_HEADERS_MAX_COUNT:
+            break
+        name = name[:_REFUSED_HEADER_NAME_MAX]
+        if len(value) > _REFUSED_HEADER_VALUE_MAX:
+            value, cut_values = value[:_REFUSED_HEADER_VALUE_MAX] + "…", cut_values + 1
+        if used + len(name) + len(value) > budget:
+            continue  # a smaller header further on may still fit
+        kept[name] = value
+        used += len(name) + len(value)
+    if len(kept) < len(headers) or cut_values:
+        total = sum(len(name) + len(value) for name, value in headers.items())
+        kept[HEADERS_CUT_MARKER] = (
+            f"{len(headers)} headers ({total} characters) received; {len(kept)} kept, "
+            f"{cut_values} values cut to {_REFUSED_HEADER_VALUE_MAX} characters"
+        )
+    return kept
+
+
 def webhook_secrets() -> list[str]:
     return [s for s in (settings.CAL_COM_WEBHOOK_SECRET, settings.CAL_COM_WEBHOOK_SECRET_PROD) if s]
 
@@ -103,9 +151,10 @@ def record_rejected_delivery(
         status=WebhookEventStatus.REJECTED,
         status_reason=reason,
         raw_body=raw_body[:cap],
-        body_size=body_size,
+        # A declared Content-Length can be anything; the reason and the log keep the exact one.
+        body_size=min(body_size, _BODY_SIZE_MAX),
         body_truncated=body_size > min(len(raw_body), cap),
-        headers=mask_headers(headers=headers),
+        headers=cap_refused_headers(headers=mask_headers(headers=headers)),
         client_ip=client_ip,
         content_type=content_type[:255],
         webhook_version=headers.get("X-Cal-Webhook-Version", "")[:32],
@@ -148,6 +197,12 @@ def record_delivery(
         parsed = parse_event(decode_body(raw_body))
     except UnusableBody as exc:
         problem = str(exc)
+        fields.update(status=WebhookEventStatus.IGNORED, status_reason=problem)
+    except Exception as exc:
+        # A parser bug must not cost the delivery: Cal.com would retry it into the same 500.
+        # Stored as unusable, it can be reprocessed once the parser is fixed.
+        logger.exception("could not parse a signed delivery")
+        problem = f"body could not be parsed ({type(exc).__name__}); stored for reprocessing"
         fields.update(status=WebhookEventStatus.IGNORED, status_reason=problem)
     else:
         fields.update(
@@ -416,18 +471,29 @@ def claim_received_batch(*, limit: int) -> list[Claim]:
 
 
 def _apply(*, event: WebhookEvent) -> tuple[AttemptOutcome, str]:
-    from notifications.services import queue_hit_notifications
-
     try:
         if event.content_type.split(";")[0].strip().lower() == FORM_ENCODED:
             raise UnusableBody("body is form-encoded (custom payload template)")
         parsed = parse_event(decode_body(bytes(event.raw_body)))
     except UnusableBody as exc:
         return AttemptOutcome.IGNORED, str(exc)
+    outcome, reason = _apply_parsed(event=event, parsed=parsed)
+    return outcome, "; ".join(filter(None, (reason, *parsed.notes)))
+
+
+def _apply_parsed(*, event: WebhookEvent, parsed: CalComEvent) -> tuple[AttemptOutcome, str]:
+    from notifications.services import queue_hit_notifications
+
     if parsed.trigger == "PING":
         return AttemptOutcome.PROCESSED, "PING: Cal.com test delivery, nothing to apply"
     if parsed.trigger not in KNOWN_TRIGGERS:
         return AttemptOutcome.IGNORED, f"unknown trigger {parsed.trigger!r}"
+    if len(parsed.uid) > _UID_MAX_LENGTH or len(parsed.reschedule_uid) > _UID_MAX_LENGTH:
+        # A uid is the booking's identity: cutting it could merge two bookings.
+        return AttemptOutcome.IGNORED, (
+            f"booking uid longer than {_UID_MAX_LENGTH} characters: not a Cal.com uid, "
+            "cannot be stored"
+        )
 
     result = apply_calcom_event(event=parsed, source=event)
     if result.meeting is not None:
@@ -452,7 +518,10 @@ def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception
     error = f"{type(exc).__name__}: {exc}"[:2000]
     trace = "".join(traceback_module.format_exception(exc))[-20000:]
     try:
-        event = _store_failure(event_id=event_id, attempt=attempt, error=error, trace=trace)
+        event = _store_failure(
+            event_id=event_id, attempt=attempt, error=error, trace=trace,
+            permanent=is_permanent_failure(exc=exc),
+        )
     except Exception:
         # Could not even record it (the database is gone): say what failed; the event stays
         # `processing` and the recovery sweep runs it again.
@@ -469,12 +538,33 @@ def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception
     return event
 
 
+def is_permanent_failure(*, exc: BaseException) -> bool:
+    """A value the database refuses (out of range, too long, not encodable) is refused again on
+    every retry: such a delivery is settled at once instead of retried into `dead`."""
+    return isinstance(exc, (DataError, UnicodeError))
+
+
 def _store_failure(
-    *, event_id: int, attempt: ProcessingAttempt, error: str, trace: str
+    *, event_id: int, attempt: ProcessingAttempt, error: str, trace: str, permanent: bool
 ) -> WebhookEvent:
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().get(pk=event_id)
         now = timezone.now()
+        if permanent:
+            event.status = WebhookEventStatus.IGNORED
+            event.status_reason = f"not retried: the database cannot hold this delivery ({error})"
+            event.next_attempt_at = None
+            event.processed_at = now
+            event.last_error = error
+            event.last_traceback = trace
+            event.save(update_fields=[
+                "status", "status_reason", "next_attempt_at", "processed_at", "last_error",
+                "last_traceback",
+            ])
+            ProcessingAttempt.objects.filter(pk=attempt.pk).update(
+                outcome=AttemptOutcome.IGNORED, error=error, traceback=trace, finished_at=now
+            )
+            return event
         if event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
             event.status = WebhookEventStatus.DEAD
             event.next_attempt_at = None
@@ -599,7 +689,7 @@ def record_refused_delivery(
 
     limit = settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE
     window = int(time.time() // 60)
-    address = client_ip or "unknown"
+    address = rate_limited_source(client_ip=client_ip)
     count_key = f"vani:refused:{address}:{window}"
     marker_key = f"vani:refused-marker:{address}:{window}"
     count = _count_in_cache(key=count_key)
@@ -630,6 +720,20 @@ def record_refused_delivery(
         if marker_id:
             WebhookEvent.objects.filter(pk=marker_id).update(status_reason=summary)
     return RefusedDelivery(event=None, rate_limited=True)
+
+
+def rate_limited_source(*, client_ip: str | None) -> str:
+    """What the refusal limit counts per: the IPv4 address, or the IPv6 /64 (one host usually
+    owns a whole /64 and could otherwise rotate through 2^64 addresses)."""
+    try:
+        address = ipaddress.ip_address(client_ip or "")
+    except ValueError:
+        return client_ip or "unknown"
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _count_in_cache(*, key: str) -> int | None:

@@ -133,7 +133,7 @@ class CalComWebhookView(View):
                 reason=f"body of {declared} bytes is over the {limit}-byte limit",
             )
             return _refused(refused, 413, f"body over the {limit}-byte limit")
-        raw_body = request.read(limit + 1)
+        raw_body = _read_body(request=request, limit=limit)
         if len(raw_body) > limit:
             refused = record_refused_delivery(
                 raw_body=b"", body_size=len(raw_body), headers=headers, client_ip=ip,
@@ -162,6 +162,26 @@ class CalComWebhookView(View):
             signature_result=signature,
         )
         return JsonResponse(result.body, status=result.http_status)
+
+
+def _read_body(*, request: HttpRequest, limit: int) -> bytes:
+    """Up to `limit` + 1 bytes of the body, however it is framed.
+
+    Django reads CONTENT_LENGTH bytes, so a chunked request (no Content-Length) would read as
+    empty. A server that de-chunks the body and marks where it ends (gunicorn sets
+    wsgi.input_terminated) lets us read the stream itself until it ends or passes the limit.
+    """
+    if request.META.get("CONTENT_LENGTH") or not request.META.get("wsgi.input_terminated"):
+        return request.read(limit + 1)
+    stream = request.META["wsgi.input"]
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _declared_length(request: HttpRequest) -> int | None:
