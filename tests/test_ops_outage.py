@@ -19,12 +19,14 @@ import pytest
 import requests
 
 from tests.conftest import TEST_SECRET
+from tests.freezable_proxy import FreezableProxy
 from tests.pg_cluster import ThrowawayCluster, free_port, postgres_bin_dir
 from webhooks.samples import build_sample_webhook_body, encode_webhook_body, new_sample_booking
 from webhooks.signatures import sign_body
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REQUEST_TIMEOUT = 15  # a hung request fails the test instead of hanging it
+PROMISED_SECONDS = 5  # a delivery is answered within this long, whatever the database does
 
 
 @contextmanager
@@ -182,6 +184,59 @@ def test_unanswering_database_host_gets_503_within_the_connect_timeout():
             database_url=f"postgres://postgres@127.0.0.1:{port}/vani", connect_timeout=1
         ) as base:
             # Without connect_timeout this would wait on the socket until requests gives up.
-            response = post_signed(base, sample_body())
+            response, seconds = timed_delivery(base, sample_body())
     assert response.status_code == 503
+    assert seconds < PROMISED_SECONDS
     assert response.headers["Retry-After"] == "5"
+
+
+def timed_delivery(base: str, body: bytes) -> tuple[requests.Response, float]:
+    started = time.monotonic()
+    response = post_signed(base, body)
+    return response, time.monotonic() - started
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_that_goes_silent_mid_session_gets_503_in_time_and_recovers_by_itself():
+    """The database stops answering on an open connection (a hung host or route: the kernel
+    still acknowledges, so TCP notices nothing): each delivery gets its 503 within the promised
+    time, and once the database answers again the same process stores the next one."""
+    from django.db import connection
+
+    from tests.test_ops_recovery import database_url
+    from webhooks.models import WebhookEvent
+
+    params = connection.settings_dict
+    proxy = FreezableProxy(
+        upstream=(params.get("HOST") or "127.0.0.1", int(params.get("PORT") or 5432))
+    )
+    through_proxy = database_url().replace(
+        f"@{params.get('HOST') or '127.0.0.1'}:{params.get('PORT') or 5432}/",
+        f"@127.0.0.1:{proxy.port}/",
+    )
+    try:
+        # Production defaults: DB_CONNECT_TIMEOUT 3 s, DB_REQUEST_TIMEOUT 4 s.
+        with live_gunicorn(database_url=through_proxy, connect_timeout=3) as base:
+            first = post_signed(base, sample_body())
+            assert first.status_code == 200, first.text  # its connection stays open (reused)
+
+            proxy.freeze()
+            # The open connection goes silent; then a new connection is accepted and silent.
+            for _ in range(2):
+                refused, seconds = timed_delivery(base, sample_body("BOOKING_CANCELLED"))
+                assert refused.status_code == 503, refused.text
+                assert refused.headers["Retry-After"] == "5"
+                assert seconds < PROMISED_SECONDS
+
+            proxy.unfreeze()
+            accepted, seconds = timed_delivery(base, sample_body("BOOKING_PAID"))
+            assert accepted.status_code == 200, accepted.text
+            assert seconds < PROMISED_SECONDS
+    finally:
+        proxy.close()
+    stored = WebhookEvent.objects.order_by("id").values_list("pk", "trigger_event")
+    assert list(stored) == [
+        (first.json()["event_id"], "BOOKING_CREATED"),
+        (accepted.json()["event_id"], "BOOKING_PAID"),
+    ]

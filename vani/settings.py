@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every database wait of the request counts (vani/database.py).
+    "vani.database.DatabaseDeadlineMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and Swagger UI's static files under gunicorn (no separate web server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -82,6 +84,11 @@ TEMPLATES = [
 WSGI_APPLICATION = "vani.wsgi.application"
 
 # --- Database -------------------------------------------------------------------------------
+# Web processes bound every PostgreSQL wait (vani/database.py): a connect by DB_CONNECT_TIMEOUT,
+# all of a request's waits together by DB_REQUEST_TIMEOUT, so a delivery is answered (503 during
+# an outage) within about that long even when the database accepts TCP and never answers.
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
+DB_REQUEST_TIMEOUT = env.float("DB_REQUEST_TIMEOUT", default=4.0)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent deliveries on the embedded default: take the write lock at BEGIN (no
@@ -98,9 +105,7 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # Fail fast when PostgreSQL is unreachable, so the endpoint can answer 503 quickly.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
-    )
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

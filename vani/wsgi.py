@@ -10,6 +10,10 @@ application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402
 
+from vani.database import install_wait_callback  # noqa: E402
+
+install_wait_callback()  # no database wait may hold a web worker unbounded
+
 if settings.IS_PRODUCTION:
     # gunicorn does not run system checks; production must fail closed, so run them here.
     from django.core import checks  # noqa: E402

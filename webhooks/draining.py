@@ -19,8 +19,9 @@ Who enqueues the drain tasks, so that every committed event is claimed soon:
   worker and drained batch after batch;
 - a drain task that held events back behind an earlier delivery of their booking (see
   `claim_received_batch`): a follow-up once its batch is done and they are claimable;
-- the recovery sweep (`recover_webhook_events`) for anything still `received` after
-  WEBHOOK_STUCK_AFTER_SECONDS, as before.
+- the recovery sweep (`recover_webhook_events`), committed with the events it hands back to
+  `received` (lost drains, runs of dead workers) after WEBHOOK_STUCK_AFTER_SECONDS, so that
+  they too are claimed per booking in arrival order.
 """
 
 from __future__ import annotations
@@ -146,10 +147,15 @@ def drain_received_events(*, batch_size: int | None = None) -> int:
     return len(claims)
 
 
+def enqueue_drain_now() -> None:
+    """A drain task due at once (raises if it cannot be enqueued)."""
+    _enqueue_drain(run_after=timezone.now())
+
+
 def _enqueue_drain_now(*, why: str) -> bool:
     """A drain task due at once; False (logged) if it could not be enqueued."""
     try:
-        _enqueue_drain(run_after=timezone.now())
+        enqueue_drain_now()
     except Exception:
         # The events stay `received`; the next delivery's drain or the recovery sweep claims them.
         logger.exception("could not enqueue a drain task %s", why)

@@ -260,7 +260,7 @@ def _runs_inline() -> bool:
     return settings.TASKS_BACKEND.endswith("ImmediateBackend")
 
 
-def _queue_is_in_this_database() -> bool:
+def queue_is_in_this_database() -> bool:
     """django-tasks-db keeps its queue in the default database, beside the events."""
     return settings.TASKS_BACKEND.startswith("django_tasks_db.")
 
@@ -273,7 +273,7 @@ def _store_new_event(*, fields: dict) -> WebhookEvent:
 
     if fields.get("status", WebhookEventStatus.RECEIVED) != WebhookEventStatus.RECEIVED:
         return insert()  # settled at the door (PING, unknown trigger, unusable body)
-    if _queue_is_in_this_database():
+    if queue_is_in_this_database():
         # The event row is the queue entry; workers claim events in batches (draining.py).
         from .draining import insert_and_request_drain
 
@@ -411,11 +411,7 @@ def _claim(*, event_id: int, via: AttemptTrigger, mode: ProcessingMode, user) ->
                 f"{'rejected deliveries' if event.status == WebhookEventStatus.REJECTED else 'duplicates'}"
                 " are never processed"
             )
-        runnable = RUNNABLE_STATUSES[mode]
-        # A run left `processing` by a killed worker is taken over by the recovery sweep.
-        if event.status not in runnable and not (
-            event.status == WebhookEventStatus.PROCESSING and via == AttemptTrigger.RECOVERY
-        ):
+        if event.status not in RUNNABLE_STATUSES[mode]:
             return None
         previous_status = event.status
         event.status = WebhookEventStatus.PROCESSING
@@ -461,13 +457,18 @@ def claim_received_batch(*, limit: int) -> list[Claim]:
             event.status = WebhookEventStatus.PROCESSING
             event.attempts += 1
         attempts = ProcessingAttempt.objects.bulk_create(
-            ProcessingAttempt(event=event, number=event.attempts, started_via=AttemptTrigger.DELIVERY)
+            ProcessingAttempt(event=event, number=event.attempts, started_via=_claimed_via(event))
             for event in events
         )
     return [
         Claim(event=event, attempt=attempt, previous_status=WebhookEventStatus.RECEIVED)
         for event, attempt in zip(events, attempts, strict=True)
     ]
+
+
+def _claimed_via(event: WebhookEvent) -> AttemptTrigger:
+    # A waiting event with a lease was handed back by the recovery sweep.
+    return AttemptTrigger.RECOVERY if event.next_attempt_at is not None else AttemptTrigger.DELIVERY
 
 
 def _apply(*, event: WebhookEvent) -> tuple[AttemptOutcome, str]:
