@@ -284,6 +284,42 @@ def test_proxy_https_header_is_believed_only_when_configured(client, settings):
     assert client.get("/admin/", HTTP_X_FORWARDED_PROTO="https").status_code == 302  # to login
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("remote", "expected_status"),
+    [
+        ("203.0.113.9", 301),  # a client claiming HTTPS directly is still redirected
+        ("10.0.0.1", 302),  # our proxy terminated TLS: HTTPS, on to the login page
+        ("10.0.0.77", 302),  # any address of the trusted range
+    ],
+)
+def test_proxy_https_header_is_believed_only_from_trusted_proxies(
+    client, settings, remote, expected_status
+):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.TRUSTED_PROXY_IPS = ["10.0.0.1", "10.0.0.64/26"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    response = client.get("/admin/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR=remote)
+    assert response.status_code == expected_status
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote", "secure"),
+    [
+        (["10.0.0.1"], "203.0.113.9", False),
+        (["10.0.0.1"], "10.0.0.1", True),
+        ([], "203.0.113.9", True),  # TRUSTED_PROXY=true without addresses: believed (opt-in)
+    ],
+)
+def test_is_secure_follows_the_trusted_proxy_list(settings, trusted, remote, secure):
+    from webhooks.middleware import TrustedProxyProtoMiddleware
+
+    settings.TRUSTED_PROXY_IPS = trusted
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_PROTO="https")
+    assert TrustedProxyProtoMiddleware(lambda req: req.is_secure())(request) is secure
+
+
 def test_trusted_proxy_setting_turns_on_the_https_header():
     probe = (
         "import django; django.setup(); from django.conf import settings; "

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: is_secure() (HTTPS redirect, secure cookies) must not see a forged header.
+    "webhooks.middleware.TrustedProxyProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and Swagger UI's static files under gunicorn (no separate web server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
