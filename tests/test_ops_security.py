@@ -265,6 +265,27 @@ def test_check_deploy_is_clean_with_production_settings():
     assert "no issues" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["check", "check --deploy", "gunicorn"])
+def test_production_refuses_to_start_with_debug_on(command):
+    """The debug 500 page would show the Slack URL and secrets; production must not start."""
+    if command == "gunicorn":
+        # gunicorn runs no system checks itself; vani/wsgi.py runs them when it is imported.
+        argv = [sys.executable, "-c", "import vani.wsgi"]
+    else:
+        argv = [sys.executable, "manage.py", *command.split()]
+    result = subprocess.run(
+        argv,
+        cwd=PROJECT_DIR,
+        env=production_env(DJANGO_DEBUG="true"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "vani.E005" in result.stdout + result.stderr
+    assert "DJANGO_DEBUG is on in production" in result.stdout + result.stderr
+
+
 @pytest.mark.django_db
 def test_https_redirect_spares_the_webhook_and_probes(client, settings, deliver):
     settings.SECURE_SSL_REDIRECT = True
