@@ -5,6 +5,8 @@
   still answered at once.
 - Every request must have sent its whole body GUNICORN_BODY_TIMEOUT seconds after its headers;
   a slower one is answered 408 and its connection closed, so slow clients cannot keep threads.
+- PROMETHEUS_MULTIPROC_DIR is created if missing and its metric files are wiped when the
+  master starts (not when a worker starts: workers must not wipe each other's files).
 
 Command-line options win over these (e.g. `--bind`, `--workers`).
 """
@@ -28,6 +30,20 @@ threads = env.int("GUNICORN_THREADS", default=8)
 timeout = 30
 keepalive = 5
 BODY_TIMEOUT = env.float("GUNICORN_BODY_TIMEOUT", default=10.0)
+
+
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        wipe_metrics_dir(Path(directory))
+
+
+def wipe_metrics_dir(directory: Path) -> None:
+    """Create the directory; delete the previous run's metric files (prometheus_client's
+    `*.db`), nothing else, in case the variable points at a shared directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.glob("*.db"):
+        path.unlink(missing_ok=True)
 
 
 class _BodyDeadlineSocket:

@@ -1,11 +1,13 @@
 """The production recipe's gunicorn (deploy/gunicorn.conf.py), started for real.
 
-Slow clients must not stall Cal.com's deliveries and must be cut after the body deadline.
+Slow clients must not stall Cal.com's deliveries and must be cut after the body deadline;
+PROMETHEUS_MULTIPROC_DIR must be created when missing and wiped only by the master.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from tests.conftest import TEST_SECRET
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 CONFIG = PROJECT_DIR / "deploy" / "gunicorn.conf.py"
 BODY_TIMEOUT = 3  # seconds; the recipe's default is 10
+COUNT_200 = ("vani_webhook_ingest_seconds_count", (("code", "200"),))
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +172,62 @@ def test_slow_body_clients_neither_stall_deliveries_nor_keep_their_threads(datab
             assert BODY_TIMEOUT - 0.5 < client.answered_after < BODY_TIMEOUT + 1.5
             assert client.closed_after < BODY_TIMEOUT + 1.5
         assert stored_events(base) == stored_before + 1  # nothing was stored for them
+
+
+# --- PROMETHEUS_MULTIPROC_DIR ----------------------------------------------------------------------
+
+
+def test_missing_multiproc_dir_is_created(database_url, tmp_path):
+    directory = tmp_path / "not" / "there"
+    with recipe_gunicorn(
+        database_url=database_url, PROMETHEUS_MULTIPROC_DIR=str(directory)
+    ) as (base, _server, _log):
+        assert post_signed(base, sample_body()).status_code == 200
+        assert scrape(base)[COUNT_200] == 1
+    # Processes outside gunicorn (manage.py, db_worker) import the metrics too.
+    other = tmp_path / "elsewhere"
+    subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=PROJECT_DIR,
+        env={**base_env(), "DATABASE_URL": database_url, "PROMETHEUS_MULTIPROC_DIR": str(other)},
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+    assert other.is_dir()
+
+
+def test_multiproc_dir_is_wiped_when_the_master_starts_and_only_then(database_url, tmp_path):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    stale = (
+        "import django; django.setup(); from webhooks.metrics import INGEST_SECONDS; "
+        "[INGEST_SECONDS.labels(code='200').observe(0.01) for _ in range(5)]"
+    )
+    subprocess.run(
+        [sys.executable, "-c", stale],
+        cwd=PROJECT_DIR,
+        env={**base_env(), "DJANGO_SETTINGS_MODULE": "vani.settings",
+             "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        check=True,
+        timeout=60,
+    )
+    assert list(directory.glob("*.db"))  # a previous run's five observations
+    (directory / "README").write_text("not ours")
+    with recipe_gunicorn(
+        database_url=database_url, workers=2, PROMETHEUS_MULTIPROC_DIR=str(directory)
+    ) as (base, server, log):
+        for _ in range(2):
+            assert post_signed(base, sample_body()).status_code == 200
+        assert scrape(base)[COUNT_200] == 2  # the stale five are gone
+
+        # New workers (a reload) keep what the earlier ones counted.
+        booted = sum("Booting worker" in line for line in log)
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while sum("Booting worker" in line for line in log) < booted + 2:
+            assert time.monotonic() < deadline, "".join(log)
+            time.sleep(0.1)
+        assert post_signed(base, sample_body()).status_code == 200
+        assert scrape(base)[COUNT_200] == 3
+    assert (directory / "README").read_text() == "not ours"
