@@ -433,3 +433,35 @@ def test_log_format_json_setting_configures_the_console():
     record = json.loads(result.stderr.strip().splitlines()[-1])
     assert record["message"] == 'webhook probe event_id=7 cause="two words"'
     assert (record["event_id"], record["cause"], record["levelname"]) == (7, "two words", "WARNING")
+
+
+# The "local production trial" of docs/r12-c.md: production settings over plain HTTP.
+LOCAL_TRIAL_ENV = {
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "SECURE_SSL_REDIRECT": "false",
+    "SESSION_COOKIE_SECURE": "false",
+    "CSRF_COOKIE_SECURE": "false",
+    "SECURE_HSTS_SECONDS": "0",
+}
+
+
+def test_local_production_trial_settings_serve_plain_http():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from django.core import checks; "
+        "print(s.IS_PRODUCTION, s.DEBUG, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, "
+        "[m.id for m in checks.run_checks() if m.is_serious()])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_DIR,
+        env={**production_env(), **LOCAL_TRIAL_ENV, "DJANGO_SETTINGS_MODULE": "vani.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    # Production in every other respect (no DEBUG, checks pass), but no HTTPS requirement.
+    assert result.stdout.split() == ["True", "False", "False", "False", "False", "0", "[]"]
