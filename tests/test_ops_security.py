@@ -265,6 +265,27 @@ def test_check_deploy_is_clean_with_production_settings():
     assert "no issues" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["check", "check --deploy", "gunicorn"])
+def test_production_refuses_to_start_with_debug_on(command):
+    """The debug 500 page would show the Slack URL and secrets; production must not start."""
+    if command == "gunicorn":
+        # gunicorn runs no system checks itself; vani/wsgi.py runs them when it is imported.
+        argv = [sys.executable, "-c", "import vani.wsgi"]
+    else:
+        argv = [sys.executable, "manage.py", *command.split()]
+    result = subprocess.run(
+        argv,
+        cwd=PROJECT_DIR,
+        env=production_env(DJANGO_DEBUG="true"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "vani.E005" in result.stdout + result.stderr
+    assert "DJANGO_DEBUG is on in production" in result.stdout + result.stderr
+
+
 @pytest.mark.django_db
 def test_https_redirect_spares_the_webhook_and_probes(client, settings, deliver):
     settings.SECURE_SSL_REDIRECT = True
@@ -282,6 +303,42 @@ def test_proxy_https_header_is_believed_only_when_configured(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     assert client.get("/admin/", HTTP_X_FORWARDED_PROTO="https").status_code == 302  # to login
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("remote", "expected_status"),
+    [
+        ("203.0.113.9", 301),  # a client claiming HTTPS directly is still redirected
+        ("10.0.0.1", 302),  # our proxy terminated TLS: HTTPS, on to the login page
+        ("10.0.0.77", 302),  # any address of the trusted range
+    ],
+)
+def test_proxy_https_header_is_believed_only_from_trusted_proxies(
+    client, settings, remote, expected_status
+):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.TRUSTED_PROXY_IPS = ["10.0.0.1", "10.0.0.64/26"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    response = client.get("/admin/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR=remote)
+    assert response.status_code == expected_status
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote", "secure"),
+    [
+        (["10.0.0.1"], "203.0.113.9", False),
+        (["10.0.0.1"], "10.0.0.1", True),
+        ([], "203.0.113.9", True),  # TRUSTED_PROXY=true without addresses: believed (opt-in)
+    ],
+)
+def test_is_secure_follows_the_trusted_proxy_list(settings, trusted, remote, secure):
+    from webhooks.middleware import TrustedProxyProtoMiddleware
+
+    settings.TRUSTED_PROXY_IPS = trusted
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_PROTO="https")
+    assert TrustedProxyProtoMiddleware(lambda req: req.is_secure())(request) is secure
 
 
 def test_trusted_proxy_setting_turns_on_the_https_header():
@@ -502,3 +559,35 @@ def test_refusals_are_counted_per_ipv6_64_and_per_ipv4_address(client, webhook_s
     assert [refuse_from(client, "203.0.113.1") for _ in range(4)] == [401] * 3 + [429]
     assert refuse_from(client, "::ffff:203.0.113.1") == 429
     assert refuse_from(client, "203.0.113.2") == 401
+
+
+# The "local production trial" of docs/r12-c.md: production settings over plain HTTP.
+LOCAL_TRIAL_ENV = {
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    "SECURE_SSL_REDIRECT": "false",
+    "SESSION_COOKIE_SECURE": "false",
+    "CSRF_COOKIE_SECURE": "false",
+    "SECURE_HSTS_SECONDS": "0",
+}
+
+
+def test_local_production_trial_settings_serve_plain_http():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from django.core import checks; "
+        "print(s.IS_PRODUCTION, s.DEBUG, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, "
+        "[m.id for m in checks.run_checks() if m.is_serious()])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_DIR,
+        env={**production_env(), **LOCAL_TRIAL_ENV, "DJANGO_SETTINGS_MODULE": "vani.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    # Production in every other respect (no DEBUG, checks pass), but no HTTPS requirement.
+    assert result.stdout.split() == ["True", "False", "False", "False", "False", "0", "[]"]

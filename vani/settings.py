@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that every database wait of the request counts (vani/database.py).
     "vani.database.DatabaseDeadlineMiddleware",
+    # First: is_secure() (HTTPS redirect, secure cookies) must not see a forged header.
+    "webhooks.middleware.TrustedProxyProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and Swagger UI's static files under gunicorn (no separate web server).
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -1,4 +1,5 @@
-"""System checks: production fails closed (signing secret, SECRET_KEY); queue settings are sane."""
+"""System checks: production fails closed (signing secret, SECRET_KEY, DEBUG); queue settings
+are sane."""
 
 from django.conf import settings
 from django.core import checks
@@ -23,6 +24,15 @@ def webhook_secret_configured(app_configs, **kwargs):
                 "DJANGO_SECRET_KEY is the development default in production.",
                 hint="Set DJANGO_SECRET_KEY to a long random value.",
                 id="vani.E002",
+            )
+        )
+    if settings.DEBUG:
+        # The debug 500 page shows settings and local variables, Slack URL and secrets included.
+        errors.append(
+            checks.Error(
+                "DJANGO_DEBUG is on in production.",
+                hint="Unset DJANGO_DEBUG (production defaults to off) or set it to false.",
+                id="vani.E005",
             )
         )
     return errors

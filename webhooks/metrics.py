@@ -4,8 +4,8 @@ Totals come from the database at scrape time (cheap indexed queries over the las
 over the few unfinished events), so every gunicorn worker answers the same numbers whichever
 one is scraped. Only what the database cannot know is kept in the process: the ingest latency
 histogram and the count of rate-limited refusals (which are deliberately not stored). With
-several web processes set PROMETHEUS_MULTIPROC_DIR (an empty directory, wiped at deploy) and
-those two are summed over all processes.
+several web processes set PROMETHEUS_MULTIPROC_DIR (deploy/gunicorn.conf.py creates it and wipes
+its files when the gunicorn master starts) and those two are summed over all processes.
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+
+_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _MULTIPROC_DIR:
+    # prometheus_client opens this process's file there as soon as a metric exists; a missing
+    # directory would crash every process at import. Wiping is the gunicorn master's job.
+    os.makedirs(_MULTIPROC_DIR, exist_ok=True)
 
 INGEST_SECONDS = Histogram(
     "vani_webhook_ingest_seconds",

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, UnreadablePostError
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -133,7 +133,15 @@ class CalComWebhookView(View):
                 reason=f"body of {declared} bytes is over the {limit}-byte limit",
             )
             return _refused(refused, 413, f"body over the {limit}-byte limit")
-        raw_body = _read_body(request=request, limit=limit)
+        try:
+            raw_body = _read_body(request=request, limit=limit)
+        except UnreadablePostError as exc:
+            # The client stopped sending (or gunicorn's body deadline passed); nothing is stored.
+            log_fields(
+                level=logging.WARNING, what="webhook body not received", client_ip=ip,
+                error=str(exc)[:200],
+            )
+            return _error(408, "request body not received in time")
         if len(raw_body) > limit:
             refused = record_refused_delivery(
                 raw_body=b"", body_size=len(raw_body), headers=headers, client_ip=ip,
@@ -176,7 +184,10 @@ def _read_body(*, request: HttpRequest, limit: int) -> bytes:
     stream = request.META["wsgi.input"]
     chunks, size = [], 0
     while size <= limit:
-        chunk = stream.read(limit + 1 - size)
+        try:
+            chunk = stream.read(limit + 1 - size)
+        except OSError as exc:  # as Django's own read does: the client stopped sending
+            raise UnreadablePostError(*exc.args) from exc
         if not chunk:
             break
         chunks.append(chunk)
