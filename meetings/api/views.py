@@ -16,7 +16,7 @@ from meetings.services import (
     link_booking,
     schedule_meeting,
 )
-from webhooks.calcom_api import CalComError
+from webhooks.calcom_api import CalComError, InvalidPathSegment
 from webhooks.selectors import meeting_timeline
 
 from .filters import MeetingFilter
@@ -113,6 +113,10 @@ class MeetingScheduleApi(generics.GenericAPIView):
                 )
                 # A new Cal.com booking, whether or not its webhook stored the meeting first.
                 answer_status = status.HTTP_201_CREATED
+        except InvalidPathSegment as exc:
+            # Checked where the uid meets the URL, so a booking we already know under an
+            # unusual uid can still be linked.
+            raise serializers.ValidationError({"booking_uid": [str(exc)]}) from None
         except CalComError as exc:
             return Response(
                 {"detail": exc.message, "calcom_status": exc.status},
