@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from meetings.models import BookingUid, Meeting, MeetingStatusChange, Target
 from meetings.status_mapping import STATUS_TABLE
@@ -309,6 +310,27 @@ def test_detail_of_a_non_json_body_shows_the_decoded_text(admin_client):
     html = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk])).content.decode()
     assert "\ufffd\ufffd not json &lt;b&gt;bold&lt;/b&gt;" in html
     assert "not JSON" in html
+
+
+JUNK_BODIES = {
+    "10k nested arrays": b"[" * 10_000 + b"]" * 10_000,
+    "10k nested objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "valid but 200 deep": b"[" * 200 + b"]" * 200,
+    "NaN and 1e400": b'{"triggerEvent":"BOOKING_CREATED","a":NaN,"b":1e400,"c":-Infinity}',
+    "unclosed 10k": b"[" * 10_000,
+}
+
+
+@pytest.mark.parametrize("raw", JUNK_BODIES.values(), ids=JUNK_BODIES.keys())
+def test_detail_of_any_stored_junk_body_renders_its_raw_text(admin_client, raw):
+    event = store(raw, status="failed")
+
+    response = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk]))
+
+    assert response.status_code == 200
+    assert response.context["body"].is_json is False
+    assert response.context["body"].text == raw.decode()
+    assert escape(raw.decode()[:50]) in response.content.decode()
 
 
 def test_events_are_read_only(admin_client):

@@ -3,6 +3,7 @@ reprocessing and targets."""
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 
 import pytest
@@ -16,7 +17,8 @@ from rest_framework.test import APIClient
 
 from meetings.models import Meeting, Target
 from tests.factories import at, booking_body
-from webhooks.models import WebhookEvent
+from webhooks.models import SignatureResult, WebhookEvent
+from webhooks.services import record_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -297,6 +299,37 @@ def test_webhook_event_detail_shows_a_non_json_body_as_text(staff_client, delive
     event = WebhookEvent.objects.get()
     body = staff_client.get(f"/api/webhook-events/{event.pk}/").json()
     assert body["body"] is None and body["body_text"] == "\ufffdnot json"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"triggerEvent":"BOOKING_CREATED","payload":{"price":NaN,"big":1e400,"low":-Infinity}}',
+        b"[1e400]",
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+        b"[" * 200 + b"]" * 200,
+    ],
+    ids=["nan-and-1e400", "1e400", "10k-arrays", "10k-objects", "200-deep"],
+)
+def test_webhook_event_detail_of_a_stored_junk_body_is_strict_json_with_the_raw_text(
+    staff_client, raw
+):
+    event = record_delivery(
+        raw_body=raw, headers={"Content-Type": "application/json"}, client_ip="3.121.45.10",
+        content_type="application/json", signature_result=SignatureResult.VALID,
+    ).event
+
+    response = staff_client.get(f"/api/webhook-events/{event.pk}/")
+
+    assert response.status_code == 200
+    # Strict JSON: a reader that refuses NaN/Infinity reads it.
+    body = json.loads(response.content, parse_constant=_refuse_constant)
+    assert body["body"] is None and body["body_text"] == raw.decode()
+
+
+def _refuse_constant(name):
+    raise AssertionError(f"non-strict JSON constant {name} in the answer")
 
 
 # --- Reprocessing ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from meetings.status_mapping import STATUS_TABLE
 from vani.admin_base import ReadOnlyModelAdmin
 
 from . import selectors
+from .body_json import parse_body_json
 from .models import (
     ReprocessJob,
     ReprocessJobStatus,
@@ -106,9 +107,9 @@ def display_body(*, raw_body: bytes) -> BodyDisplay:
 
     Escaping is left to the template (autoescape), so a hostile body shows as text.
     """
-    text = bytes(raw_body).decode("utf-8", errors="replace")
+    text = bytes(raw_body or b"").decode("utf-8", errors="replace")
     try:
-        parsed = json.loads(text)
+        parsed = parse_body_json(text=text)
     except ValueError:
         return BodyDisplay(text=text, is_json=False)
     return BodyDisplay(text=json.dumps(parsed, indent=2, ensure_ascii=False), is_json=True)
