@@ -16,8 +16,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from meetings.models import Meeting, Target
+from tests.conftest import grant
 from tests.factories import at, booking_body
-from webhooks.models import SignatureResult, WebhookEvent
+from webhooks.models import ProcessingAttempt, SignatureResult, WebhookEvent
 from webhooks.services import record_delivery
 
 pytestmark = pytest.mark.django_db
@@ -121,8 +122,80 @@ def test_requests_are_throttled_per_user_at_api_throttle_rate(settings, staff_cl
 
     assert codes == [200, 200, 200, 429]
     other = APIClient()
-    other.force_authenticate(user=User.objects.create_user("other", is_staff=True))
+    other.force_authenticate(
+        user=grant(User.objects.create_user("other", is_staff=True), "view_meeting")
+    )
     assert other.get("/api/meetings/").status_code == 200  # counted per user
+
+
+# --- Model permissions, as in the admin ----------------------------------------------------------
+
+
+@pytest.fixture
+def every_endpoint(events):
+    """(method, url, body, permissions it needs) for every data endpoint of the API."""
+    meeting = Meeting.objects.get(cal_event_id="EB")
+    event = events[0]
+    return [
+        ("get", "/api/meetings/", None, {"view_meeting"}),
+        ("get", f"/api/meetings/{meeting.pk}/", None, {"view_meeting"}),
+        ("post", "/api/meetings/schedule", {"booking_uid": "EA"}, {"add_meeting", "change_meeting"}),
+        ("get", "/api/targets/", None, {"view_target"}),
+        ("post", "/api/targets/", {"email": "new@prospect.example"}, {"add_target"}),
+        ("get", "/api/webhook-events/", None, {"view_webhookevent"}),
+        ("get", f"/api/webhook-events/{event.pk}/", None, {"view_webhookevent"}),
+        ("post", f"/api/webhook-events/{event.pk}/reprocess", {"force": True},
+         {"reprocess_webhookevent"}),
+    ]
+
+
+def call(client, method: str, url: str, body):
+    return getattr(client, method)(url, body, format="json") if body else client.get(url)
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+def test_staff_without_permissions_gets_403_everywhere_and_changes_nothing(every_endpoint):
+    client = client_for(User.objects.create_user("bare", is_staff=True))
+
+    for method, url, body, _needs in every_endpoint:
+        assert call(client, method, url, body).status_code == 403, (method, url)
+
+    assert not Target.objects.exists()
+    assert Meeting.objects.get(cal_event_id="EB").target is None
+    assert ProcessingAttempt.objects.filter(started_via="api").count() == 0
+
+
+def test_view_permissions_allow_reads_only(every_endpoint):
+    viewer = grant(User.objects.create_user("viewer", is_staff=True),
+                   "view_meeting", "view_target", "view_webhookevent")
+    client = client_for(viewer)
+
+    for method, url, body, _needs in every_endpoint:
+        expected = 200 if method == "get" else 403
+        assert call(client, method, url, body).status_code == expected, (method, url)
+    assert not Target.objects.exists()
+
+
+def test_each_endpoint_needs_exactly_its_own_permissions(every_endpoint):
+    for index, (method, url, body, needs) in enumerate(every_endpoint):
+        others = {perm for *_rest, perms in every_endpoint for perm in perms} - needs
+        without = client_for(grant(User.objects.create_user(f"o{index}", is_staff=True), *others))
+        assert call(without, method, url, body).status_code == 403, (method, url)
+        with_them = client_for(grant(User.objects.create_user(f"w{index}", is_staff=True), *needs))
+        assert call(with_them, method, url, body).status_code in (200, 201), (method, url)
+
+
+def test_superuser_can_do_everything(every_endpoint):
+    client = client_for(User.objects.create_superuser("boss", "boss@vani.example"))
+
+    for method, url, body, _needs in every_endpoint:
+        assert call(client, method, url, body).status_code in (200, 201), (method, url)
+    assert Target.objects.filter(email="new@prospect.example").exists()
 
 
 # --- Meetings -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from meetings.calcom_bookings import BOOKINGS_API_VERSION, CalComBooking, fetch_
 from meetings.models import Meeting, MeetingStatusChange, Target
 from meetings.services import apply_calcom_event, store_calcom_booking
 from tests.calcom_booking_stub import EVENT_TYPE_ID, calcom_bookings  # noqa: F401 (fixture)
-from tests.conftest import WEBHOOK_URL, compact
+from tests.conftest import STAFF_API_PERMISSIONS, WEBHOOK_URL, compact, grant
 from tests.factories import booking_body
 from webhooks.calcom import parse_event
 from webhooks.calcom_api import CalComClient, InvalidPathSegment
@@ -306,7 +306,8 @@ def test_webhook_delivered_before_the_schedule_answer_updates_the_same_meeting(
 ):
     """Cal.com may deliver BOOKING_CREATED before it answers the booking request."""
     target = Target.objects.create(email="jane@prospect.example")
-    user = get_user_model().objects.create_user("staff", is_staff=True)
+    user = grant(get_user_model().objects.create_user("staff", is_staff=True),
+                 *STAFF_API_PERMISSIONS)
     client = APIClient()
     client.force_authenticate(user=user)
     webhook_created = datetime.now(UTC).replace(microsecond=0)

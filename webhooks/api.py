@@ -218,6 +218,7 @@ class WebhookEventListApi(generics.ListAPIView):
 
 class WebhookEventDetailApi(generics.GenericAPIView):
     serializer_class = WebhookEventDetailSerializer
+    queryset = WebhookEvent.objects.none()  # names the model for ModelPermissions
 
     @extend_schema(responses={200: WebhookEventDetailSerializer, **error_responses(404)})
     def get(self, request: Request, event_id: int) -> Response:
