@@ -405,6 +405,68 @@ def _refuse_constant(name):
     raise AssertionError(f"non-strict JSON constant {name} in the answer")
 
 
+# --- Crafted parameters and bodies ----------------------------------------------------------------
+
+EARLY = "0001-01-01T00:00:00+23:59"  # before year 1 in UTC
+LATE = "9999-12-31T23:59:59-23:59"  # after year 9999 in UTC
+API_LISTS = ["/api/meetings/", "/api/targets/", "/api/webhook-events/"]
+# Filters of each list, and crafted values for them: each answers 400 or an empty page.
+LIST_FILTERS = {
+    "/api/meetings/": {"cal_event_id", "status", "target", "start_after", "start_before"},
+    "/api/webhook-events/": {"status", "trigger", "booking_uid", "received_after",
+                             "received_before"},
+    "/api/targets/": set(),
+}
+CRAFTED_FILTERS = [
+    {"received_after": EARLY}, {"received_before": LATE}, {"received_after": LATE},
+    {"received_before": EARLY}, {"start_after": EARLY}, {"start_before": LATE},
+    {"start_after": LATE}, {"start_before": EARLY},
+    {"cal_event_id": "\x00"}, {"cal_event_id": "²"}, {"booking_uid": "\x00"},
+    {"booking_uid": "²"}, {"trigger": "\x00"}, {"trigger": "²"}, {"status": "\x00"},
+    {"status": "²"}, {"target": "²"}, {"target": "\x00"}, {"target": "99999999999999999999"},
+    {"\x00": "1"},
+]
+# Paging junk and odd but real moments: any answer but a 500.
+CRAFTED_OTHER = [
+    {"page": "²"}, {"page": "\x00"}, {"page": "99999999999999999999"}, {"page_size": "²"},
+    {"page_size": "\x00"}, {"cursor": "²"}, {"cursor": "\x00"},
+    {"cursor": "cD0yMDI1"},  # p=2025: a position that is no datetime
+    {"cursor": "cD0wMDAxLTAxLTAxVDAwJTNBMDAlM0EwMCUyQjIzJTNBNTk="},  # p=EARLY
+    {"cursor": "cD05OTk5LTEyLTMxVDIzJTNBNTklM0E1OS0yMyUzQTU5JnI9MQ=="},  # p=LATE, reversed
+    {"received_after": "2025-06-02T09:00:00+20:00"}, {"start_before": "2025-06-02T09:00:00-20:00"},
+]
+
+
+@pytest.mark.parametrize("params", CRAFTED_FILTERS + CRAFTED_OTHER, ids=repr)
+def test_crafted_parameters_answer_400_or_nothing_on_every_list(staff_client, events, params):
+    for url in API_LISTS:
+        response = staff_client.get(url, params)
+        assert response.status_code in (200, 400, 404), (url, response.status_code)
+        assert response["Content-Type"] == "application/json", url
+        applies = set(params) & LIST_FILTERS[url] or "\x00" in params
+        if response.status_code == 200 and params in CRAFTED_FILTERS and applies:
+            assert response.json()["results"] == [], (url, params)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("params", CRAFTED_FILTERS + CRAFTED_OTHER, ids=repr)
+def test_crafted_parameters_answer_400_or_nothing_on_postgres(staff_client, events, params):
+    test_crafted_parameters_answer_400_or_nothing_on_every_list(staff_client, events, params)
+
+
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_deeply_nested_json_bodies_answer_400(staff_user, events):
+    client = client_for(User.objects.create_superuser("boss", "boss@vani.example"))
+    for url in ("/api/targets/", "/api/meetings/schedule",
+                f"/api/webhook-events/{events[0].pk}/reprocess"):
+        response = client.generic("POST", url, DEEP_JSON, content_type="application/json")
+        assert response.status_code == 400, url
+        assert "JSON" in response.json()["detail"], url
+    assert not Target.objects.exists()
+
+
 # --- Reprocessing ---------------------------------------------------------------------------------
 
 

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -30,7 +29,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from meetings.status_mapping import STATUS_TABLE
-from vani.admin_base import ReadOnlyModelAdmin
+from vani.admin_base import BoundedChangeList, ReadOnlyModelAdmin
 
 from . import selectors
 from .body_json import parse_body_json
@@ -270,7 +269,7 @@ def event_filter_url(event_filter: selectors.EventFilter) -> str:
 LIST_DEFERRED_FIELDS = ("raw_body", "headers", "last_traceback", "status_reason")
 
 
-class WebhookEventChangeList(ChangeList):
+class WebhookEventChangeList(BoundedChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         # Bodies and tracebacks can be a megabyte each; a list page never needs them.
         return super().get_queryset(request, exclude_parameters).defer(*LIST_DEFERRED_FIELDS)
