@@ -8,11 +8,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group, User
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from vani.admin_base import BoundedChangeListMixin, VaniModelAdmin
 from webhooks import selectors as webhook_selectors
 from webhooks.admin import EstimatedCountPaginator, badge, event_list_url, status_badge
 
@@ -79,7 +82,7 @@ class StartTimeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Meeting)
-class MeetingAdmin(admin.ModelAdmin):
+class MeetingAdmin(VaniModelAdmin):
     list_display = (
         "meeting_title", "status_column", "start_time", "attendee_column", "target",
         "payment_column",
@@ -189,7 +192,7 @@ class MeetingAdmin(admin.ModelAdmin):
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(VaniModelAdmin):
     list_display = ("name", "email", "company", "owner", "created_at", "meetings_link")
     list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("owner",)
@@ -201,3 +204,18 @@ class TargetAdmin(admin.ModelAdmin):
     def meetings_link(self, obj: Target):
         url = reverse("admin:meetings_meeting_changelist")
         return format_html('<a href="{}?{}">meetings</a>', url, urlencode({"q": obj.email}))
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+# Django's own user and group lists, with the same 400-not-500 changelist as ours.
+@admin.register(User)
+class UserAdmin(BoundedChangeListMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(BoundedChangeListMixin, auth_admin.GroupAdmin):
+    pass

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from django.utils.dateparse import parse_datetime
 
-from webhooks.calcom_api import CalComBadResponseError, CalComClient
+from webhooks.calcom_api import CalComBadResponseError, CalComClient, path_segment
 
 BOOKINGS_API_VERSION = "2024-08-13"
 _VERSION_HEADER = {"cal-api-version": BOOKINGS_API_VERSION}
@@ -103,9 +102,12 @@ def create_booking(
 
 
 def fetch_booking(*, uid: str, client: CalComClient | None = None) -> CalComBooking:
-    """The booking with this uid (`GET /v2/bookings/{uid}`)."""
+    """The booking with this uid (`GET /v2/bookings/{uid}`).
+
+    Raises InvalidPathSegment, before any request, for a uid that is not a Cal.com id.
+    """
+    path = f"/v2/bookings/{path_segment(value=uid)}"
     client = client or CalComClient.from_settings()
-    path = f"/v2/bookings/{quote(uid, safe='')}"
     body = client.request("GET", path, headers=_VERSION_HEADER)
     data = _data(body=body, method="GET", path=path)
     return CalComBooking.from_v2(data=data, method="GET", path=path)

@@ -274,7 +274,8 @@ def search_meetings(*, queryset: QuerySet[Meeting], term: str) -> QuerySet[Meeti
         target_ids = Target.objects.annotate(email_lower=Lower("email")).filter(email_lower=email)
         return queryset.filter(Q(attendee_email=email) | Q(target_id__in=target_ids.values("id")))
     condition = Q(id__in=meeting_ids_for_booking(uids=[term]))
-    if term.isdigit() and len(term) <= 18:
+    # ASCII only: "²" is a digit to str.isdigit() but not to int().
+    if term.isascii() and term.isdigit() and len(term) <= 18:
         condition |= Q(cal_booking_id=int(term))
     target_ids = list(
         Target.objects.filter(Q(name__icontains=term) | Q(company__icontains=term))

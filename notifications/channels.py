@@ -165,8 +165,10 @@ def slack_payload(*, message: HitMessage) -> dict:
                 ],
             }
         )
-    # `text` is what notifications and clients without Block Kit show.
-    return {"text": f"{message.headline}: {message.summary}"[:_SLACK_TEXT_LIMIT], "blocks": blocks}
+    # `text` is what notifications and clients without Block Kit show; it is mrkdwn too, so
+    # booker-controlled names must not carry links or mentions into it.
+    text = _slack_escape(f"{message.headline}: {message.summary}")
+    return {"text": text[:_SLACK_TEXT_LIMIT], "blocks": blocks}
 
 
 def _slack_escape(text: str) -> str:

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from meetings.models import BookingUid, Meeting, MeetingStatusChange, Target
 from meetings.status_mapping import STATUS_TABLE
@@ -278,6 +279,71 @@ def test_large_lists_are_estimated_not_counted(admin_client, settings):
     assert plain_counts == []
 
 
+# --- crafted parameters ----------------------------------------------------------------------
+
+EARLY = "0001-01-01T00:00:00+23:59"  # before year 1 in UTC
+LATE = "9999-12-31T23:59:59-23:59"  # after year 9999 in UTC
+# Query strings staff (or a link they were sent) can produce; none may answer 500.
+CRAFTED_FILTERS = [
+    {"q": "²"}, {"q": "¹²³"}, {"q": "#²"}, {"q": "\x00"}, {"q": "uid\x00"}, {"q": "a@b\x00"},
+    {"received_at__gte": EARLY}, {"received_at__lt": LATE}, {"received_from": EARLY},
+    {"received_to": LATE}, {"received_to": "9999-12-31"},
+    {"start_time__gte": EARLY}, {"start_time__lt": LATE},
+    {"created_at__gte": EARLY}, {"created_at__lt": LATE}, {"sent_at__gte": EARLY},
+    {"created_at__year": "9999"}, {"created_at__year": "9999", "created_at__month": "12"},
+    {"created_at__year": "9999", "created_at__month": "12", "created_at__day": "31"},
+    {"created_at__year": "²"}, {"date_joined__gte": LATE}, {"last_login__lt": EARLY},
+    {"status": "\x00"}, {"status": "²"}, {"trigger": "\x00"}, {"signature": "\x00"},
+    {"received": "\x00"}, {"start": "\x00"}, {"payment_status": "\x00"}, {"channel": "\x00"},
+    {"owner__id__exact": "²"}, {"owner__id__exact": "\x00"}, {"force__exact": "\x00"},
+    {"\x00": "1"}, {"id__gte": "\x00"},
+]
+CRAFTED_PAGING = [{"p": "²"}, {"p": "\x00"}, {"o": "²"}, {"o": "\x00"}, {"p": "99999999999999999999"}]
+
+
+def changelists() -> list[tuple[str, object]]:
+    """(changelist URL, its ModelAdmin) for every model in the admin, Django's own included."""
+    from django.contrib import admin
+
+    return [
+        (reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"), model_admin)
+        for model, model_admin in admin.site._registry.items()
+    ]
+
+
+@pytest.fixture
+def one_of_everything(admin_user):
+    """A row in every table the admin lists, so a filter that misfires shows up as results."""
+    event = processed(booking("BOOKING_PAID", uid="crafted1", minutes=0))
+    Notification.objects.get_or_create(meeting=event.meeting, event=event, kind="payment_received",
+                                       channel="log", recipient="log")
+    Target.objects.create(name="Jane", email="jane@prospect.example", owner=admin_user)
+    ReprocessJob.objects.create(created_by=admin_user, total=0)
+
+
+@pytest.mark.parametrize("params", CRAFTED_FILTERS + CRAFTED_PAGING, ids=repr)
+def test_crafted_parameters_never_answer_500_on_any_changelist(admin_client, one_of_everything,
+                                                               params):
+    for url, model_admin in changelists():
+        response = admin_client.get(url, params)
+        assert response.status_code in (200, 302, 400), (url, response.status_code)
+        if response.status_code == 302:  # Django's "?e=1": the filter is reported as invalid
+            assert "e=1" in response["Location"], url
+            assert admin_client.get(response["Location"]).status_code == 200, url
+        elif response.status_code == 200 and params in CRAFTED_FILTERS:
+            if "q" in params and not model_admin.search_fields:
+                continue  # no search box: `q` means nothing there
+            assert list(response.context["cl"].result_list) == [], (url, params)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("params", CRAFTED_FILTERS + CRAFTED_PAGING, ids=repr)
+def test_crafted_parameters_never_answer_500_on_postgres(admin_client, one_of_everything, params):
+    test_crafted_parameters_never_answer_500_on_any_changelist(
+        admin_client, one_of_everything, params
+    )
+
+
 # --- detail ---------------------------------------------------------------------------------------
 
 
@@ -309,6 +375,27 @@ def test_detail_of_a_non_json_body_shows_the_decoded_text(admin_client):
     html = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk])).content.decode()
     assert "\ufffd\ufffd not json &lt;b&gt;bold&lt;/b&gt;" in html
     assert "not JSON" in html
+
+
+JUNK_BODIES = {
+    "10k nested arrays": b"[" * 10_000 + b"]" * 10_000,
+    "10k nested objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "valid but 200 deep": b"[" * 200 + b"]" * 200,
+    "NaN and 1e400": b'{"triggerEvent":"BOOKING_CREATED","a":NaN,"b":1e400,"c":-Infinity}',
+    "unclosed 10k": b"[" * 10_000,
+}
+
+
+@pytest.mark.parametrize("raw", JUNK_BODIES.values(), ids=JUNK_BODIES.keys())
+def test_detail_of_any_stored_junk_body_renders_its_raw_text(admin_client, raw):
+    event = store(raw, status="failed")
+
+    response = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk]))
+
+    assert response.status_code == 200
+    assert response.context["body"].is_json is False
+    assert response.context["body"].text == raw.decode()
+    assert escape(raw.decode()[:50]) in response.content.decode()
 
 
 def test_events_are_read_only(admin_client):

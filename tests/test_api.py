@@ -3,6 +3,7 @@ reprocessing and targets."""
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 
 import pytest
@@ -15,8 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from meetings.models import Meeting, Target
+from tests.conftest import grant
 from tests.factories import at, booking_body
-from webhooks.models import WebhookEvent
+from webhooks.models import ProcessingAttempt, SignatureResult, WebhookEvent
+from webhooks.services import record_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -119,8 +122,80 @@ def test_requests_are_throttled_per_user_at_api_throttle_rate(settings, staff_cl
 
     assert codes == [200, 200, 200, 429]
     other = APIClient()
-    other.force_authenticate(user=User.objects.create_user("other", is_staff=True))
+    other.force_authenticate(
+        user=grant(User.objects.create_user("other", is_staff=True), "view_meeting")
+    )
     assert other.get("/api/meetings/").status_code == 200  # counted per user
+
+
+# --- Model permissions, as in the admin ----------------------------------------------------------
+
+
+@pytest.fixture
+def every_endpoint(events):
+    """(method, url, body, permissions it needs) for every data endpoint of the API."""
+    meeting = Meeting.objects.get(cal_event_id="EB")
+    event = events[0]
+    return [
+        ("get", "/api/meetings/", None, {"view_meeting"}),
+        ("get", f"/api/meetings/{meeting.pk}/", None, {"view_meeting"}),
+        ("post", "/api/meetings/schedule", {"booking_uid": "EA"}, {"add_meeting", "change_meeting"}),
+        ("get", "/api/targets/", None, {"view_target"}),
+        ("post", "/api/targets/", {"email": "new@prospect.example"}, {"add_target"}),
+        ("get", "/api/webhook-events/", None, {"view_webhookevent"}),
+        ("get", f"/api/webhook-events/{event.pk}/", None, {"view_webhookevent"}),
+        ("post", f"/api/webhook-events/{event.pk}/reprocess", {"force": True},
+         {"reprocess_webhookevent"}),
+    ]
+
+
+def call(client, method: str, url: str, body):
+    return getattr(client, method)(url, body, format="json") if body else client.get(url)
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+def test_staff_without_permissions_gets_403_everywhere_and_changes_nothing(every_endpoint):
+    client = client_for(User.objects.create_user("bare", is_staff=True))
+
+    for method, url, body, _needs in every_endpoint:
+        assert call(client, method, url, body).status_code == 403, (method, url)
+
+    assert not Target.objects.exists()
+    assert Meeting.objects.get(cal_event_id="EB").target is None
+    assert ProcessingAttempt.objects.filter(started_via="api").count() == 0
+
+
+def test_view_permissions_allow_reads_only(every_endpoint):
+    viewer = grant(User.objects.create_user("viewer", is_staff=True),
+                   "view_meeting", "view_target", "view_webhookevent")
+    client = client_for(viewer)
+
+    for method, url, body, _needs in every_endpoint:
+        expected = 200 if method == "get" else 403
+        assert call(client, method, url, body).status_code == expected, (method, url)
+    assert not Target.objects.exists()
+
+
+def test_each_endpoint_needs_exactly_its_own_permissions(every_endpoint):
+    for index, (method, url, body, needs) in enumerate(every_endpoint):
+        others = {perm for *_rest, perms in every_endpoint for perm in perms} - needs
+        without = client_for(grant(User.objects.create_user(f"o{index}", is_staff=True), *others))
+        assert call(without, method, url, body).status_code == 403, (method, url)
+        with_them = client_for(grant(User.objects.create_user(f"w{index}", is_staff=True), *needs))
+        assert call(with_them, method, url, body).status_code in (200, 201), (method, url)
+
+
+def test_superuser_can_do_everything(every_endpoint):
+    client = client_for(User.objects.create_superuser("boss", "boss@vani.example"))
+
+    for method, url, body, _needs in every_endpoint:
+        assert call(client, method, url, body).status_code in (200, 201), (method, url)
+    assert Target.objects.filter(email="new@prospect.example").exists()
 
 
 # --- Meetings -------------------------------------------------------------------------------------
@@ -297,6 +372,99 @@ def test_webhook_event_detail_shows_a_non_json_body_as_text(staff_client, delive
     event = WebhookEvent.objects.get()
     body = staff_client.get(f"/api/webhook-events/{event.pk}/").json()
     assert body["body"] is None and body["body_text"] == "\ufffdnot json"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"triggerEvent":"BOOKING_CREATED","payload":{"price":NaN,"big":1e400,"low":-Infinity}}',
+        b"[1e400]",
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+        b"[" * 200 + b"]" * 200,
+    ],
+    ids=["nan-and-1e400", "1e400", "10k-arrays", "10k-objects", "200-deep"],
+)
+def test_webhook_event_detail_of_a_stored_junk_body_is_strict_json_with_the_raw_text(
+    staff_client, raw
+):
+    event = record_delivery(
+        raw_body=raw, headers={"Content-Type": "application/json"}, client_ip="3.121.45.10",
+        content_type="application/json", signature_result=SignatureResult.VALID,
+    ).event
+
+    response = staff_client.get(f"/api/webhook-events/{event.pk}/")
+
+    assert response.status_code == 200
+    # Strict JSON: a reader that refuses NaN/Infinity reads it.
+    body = json.loads(response.content, parse_constant=_refuse_constant)
+    assert body["body"] is None and body["body_text"] == raw.decode()
+
+
+def _refuse_constant(name):
+    raise AssertionError(f"non-strict JSON constant {name} in the answer")
+
+
+# --- Crafted parameters and bodies ----------------------------------------------------------------
+
+EARLY = "0001-01-01T00:00:00+23:59"  # before year 1 in UTC
+LATE = "9999-12-31T23:59:59-23:59"  # after year 9999 in UTC
+API_LISTS = ["/api/meetings/", "/api/targets/", "/api/webhook-events/"]
+# Filters of each list, and crafted values for them: each answers 400 or an empty page.
+LIST_FILTERS = {
+    "/api/meetings/": {"cal_event_id", "status", "target", "start_after", "start_before"},
+    "/api/webhook-events/": {"status", "trigger", "booking_uid", "received_after",
+                             "received_before"},
+    "/api/targets/": set(),
+}
+CRAFTED_FILTERS = [
+    {"received_after": EARLY}, {"received_before": LATE}, {"received_after": LATE},
+    {"received_before": EARLY}, {"start_after": EARLY}, {"start_before": LATE},
+    {"start_after": LATE}, {"start_before": EARLY},
+    {"cal_event_id": "\x00"}, {"cal_event_id": "²"}, {"booking_uid": "\x00"},
+    {"booking_uid": "²"}, {"trigger": "\x00"}, {"trigger": "²"}, {"status": "\x00"},
+    {"status": "²"}, {"target": "²"}, {"target": "\x00"}, {"target": "99999999999999999999"},
+    {"\x00": "1"},
+]
+# Paging junk and odd but real moments: any answer but a 500.
+CRAFTED_OTHER = [
+    {"page": "²"}, {"page": "\x00"}, {"page": "99999999999999999999"}, {"page_size": "²"},
+    {"page_size": "\x00"}, {"cursor": "²"}, {"cursor": "\x00"},
+    {"cursor": "cD0yMDI1"},  # p=2025: a position that is no datetime
+    {"cursor": "cD0wMDAxLTAxLTAxVDAwJTNBMDAlM0EwMCUyQjIzJTNBNTk="},  # p=EARLY
+    {"cursor": "cD05OTk5LTEyLTMxVDIzJTNBNTklM0E1OS0yMyUzQTU5JnI9MQ=="},  # p=LATE, reversed
+    {"received_after": "2025-06-02T09:00:00+20:00"}, {"start_before": "2025-06-02T09:00:00-20:00"},
+]
+
+
+@pytest.mark.parametrize("params", CRAFTED_FILTERS + CRAFTED_OTHER, ids=repr)
+def test_crafted_parameters_answer_400_or_nothing_on_every_list(staff_client, events, params):
+    for url in API_LISTS:
+        response = staff_client.get(url, params)
+        assert response.status_code in (200, 400, 404), (url, response.status_code)
+        assert response["Content-Type"] == "application/json", url
+        applies = set(params) & LIST_FILTERS[url] or "\x00" in params
+        if response.status_code == 200 and params in CRAFTED_FILTERS and applies:
+            assert response.json()["results"] == [], (url, params)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("params", CRAFTED_FILTERS + CRAFTED_OTHER, ids=repr)
+def test_crafted_parameters_answer_400_or_nothing_on_postgres(staff_client, events, params):
+    test_crafted_parameters_answer_400_or_nothing_on_every_list(staff_client, events, params)
+
+
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_deeply_nested_json_bodies_answer_400(staff_user, events):
+    client = client_for(User.objects.create_superuser("boss", "boss@vani.example"))
+    for url in ("/api/targets/", "/api/meetings/schedule",
+                f"/api/webhook-events/{events[0].pk}/reprocess"):
+        response = client.generic("POST", url, DEEP_JSON, content_type="application/json")
+        assert response.status_code == 400, url
+        assert "JSON" in response.json()["detail"], url
+    assert not Target.objects.exists()
 
 
 # --- Reprocessing ---------------------------------------------------------------------------------

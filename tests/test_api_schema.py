@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from meetings import urls_api
 from meetings.models import Meeting, Target
 from tests.calcom_booking_stub import EVENT_TYPE_ID, calcom_bookings  # noqa: F401 (fixture)
+from tests.conftest import grant
 from tests.factories import at, booking_body
 from webhooks.models import WebhookEvent
 
@@ -205,7 +206,8 @@ def test_refusals_match_the_schema(check, settings, stored):
     anonymous = check(APIClient().get("/api/meetings/"), request_is_valid=False)
     assert anonymous.status_code == 401
 
-    staff = token_client(User.objects.create_user("staff", is_staff=True))
+    # Staff who may read targets, but not reprocess.
+    staff = token_client(grant(User.objects.create_user("staff", is_staff=True), "view_target"))
     event = stored["events"][0]
     forbidden = check(staff.post(f"/api/webhook-events/{event.pk}/reprocess", {}, format="json"))
     assert forbidden.status_code == 403

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import threading
 from datetime import timedelta
 
@@ -176,6 +177,26 @@ def test_booking_paid_posts_a_block_kit_message_to_slack(deliver, smtp, slack, t
         ("Open in admin", admin_url(meeting)),
         ("Join video", VIDEO_URL),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slack_fallback_text_escapes_booker_controlled_link_and_mention_syntax(
+    deliver, slack, hit_settings
+):
+    hit_settings.HIT_CHANNELS = ["slack"]
+    body = paid_body()
+    body["payload"]["title"] = "Call <https://evil.example|click here> & more"
+    body["payload"]["attendees"][0]["name"] = "<!channel> Priya"
+
+    assert deliver(body).status_code == 200
+
+    [post] = slack.posts
+    text = post["text"]
+    assert "<" not in text and ">" not in text
+    assert "&lt;!channel&gt; Priya" in text
+    assert "&lt;https://evil.example|click here&gt; &amp; more" in text
+    # The blocks were already escaped; they stay so.
+    assert "<!channel>" not in json.dumps(post["blocks"])
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,9 +17,10 @@ from meetings.calcom_bookings import BOOKINGS_API_VERSION, CalComBooking, fetch_
 from meetings.models import Meeting, MeetingStatusChange, Target
 from meetings.services import apply_calcom_event, store_calcom_booking
 from tests.calcom_booking_stub import EVENT_TYPE_ID, calcom_bookings  # noqa: F401 (fixture)
-from tests.conftest import WEBHOOK_URL, compact
+from tests.conftest import STAFF_API_PERMISSIONS, WEBHOOK_URL, compact, grant
 from tests.factories import booking_body
 from webhooks.calcom import parse_event
+from webhooks.calcom_api import CalComClient, InvalidPathSegment
 from webhooks.models import WebhookEvent
 from webhooks.signatures import sign_body
 
@@ -252,10 +253,48 @@ def test_link_of_a_booking_calcom_does_not_know_answers_502(staff_client, calcom
     assert not Meeting.objects.exists()
 
 
-def test_fetch_booking_escapes_the_uid_in_the_path(calcom_bookings):
-    booking = calcom_bookings.add_booking(start=future(), uid="odd uid/with?chars")
-    fetched = fetch_booking(uid=booking["uid"])
-    assert isinstance(fetched, CalComBooking) and fetched.uid == "odd uid/with?chars"
+@pytest.mark.parametrize("uid", [".", "..", "odd uid/with?chars", "a/../b", "%2e%2e", "x\x00y"])
+def test_fetch_booking_refuses_a_uid_that_is_not_one_path_segment(calcom_bookings, uid):
+    calcom_bookings.add_booking(start=future())
+    with pytest.raises(InvalidPathSegment):
+        fetch_booking(uid=uid)
+    assert calcom_bookings.server.requests == []
+
+
+def test_fetch_booking_accepts_calcom_uid_shapes(calcom_bookings):
+    for uid in ("bFJeNb2uX8ANpT3JL5EsXm", "7f0c2b0e-3c1d-4a55-9e0b-2f6f3b1c9a10", "a.b_c~d"):
+        booking = calcom_bookings.add_booking(start=future(), uid=uid)
+        assert fetch_booking(uid=booking["uid"]).uid == uid
+    assert [call.path for call in calcom_bookings.requests] == [
+        "/v2/bookings/bFJeNb2uX8ANpT3JL5EsXm",
+        "/v2/bookings/7f0c2b0e-3c1d-4a55-9e0b-2f6f3b1c9a10",
+        "/v2/bookings/a.b_c~d",
+    ]
+
+
+@pytest.mark.parametrize("uid", [".", "..", "../bookings", "a/b", "a?b=c"])
+def test_link_of_a_dot_or_path_like_uid_answers_400_and_asks_calcom_nothing(
+    staff_client, calcom_bookings, uid
+):
+    calcom_bookings.add_booking(start=future())
+
+    response = staff_client.post(SCHEDULE_URL, {"booking_uid": uid}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert set(response.json()) == {"booking_uid"}
+    # Above all, never the account's booking list (`/v2/bookings` after URL normalisation).
+    assert calcom_bookings.server.requests == []
+    assert not Meeting.objects.exists()
+
+
+def test_webhook_ids_are_checked_before_they_go_into_a_path(calcom_settings, calcom_server):
+    client = CalComClient.from_settings()
+    for webhook_id in (".", "..", "1/../2"):
+        with pytest.raises(InvalidPathSegment):
+            client.delete_webhook(webhook_id=webhook_id)
+        with pytest.raises(InvalidPathSegment):
+            client.update_webhook(webhook_id=webhook_id, changes={"active": False})
+    assert calcom_server.requests == []
 
 
 # --- The booking's own webhooks ------------------------------------------------------------------
@@ -267,7 +306,8 @@ def test_webhook_delivered_before_the_schedule_answer_updates_the_same_meeting(
 ):
     """Cal.com may deliver BOOKING_CREATED before it answers the booking request."""
     target = Target.objects.create(email="jane@prospect.example")
-    user = get_user_model().objects.create_user("staff", is_staff=True)
+    user = grant(get_user_model().objects.create_user("staff", is_staff=True),
+                 *STAFF_API_PERMISSIONS)
     client = APIClient()
     client.force_authenticate(user=user)
     webhook_created = datetime.now(UTC).replace(microsecond=0)

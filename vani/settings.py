@@ -56,6 +56,7 @@ MIDDLEWARE = [
     # First: is_secure() (HTTPS redirect, secure cookies) must not see a forged header.
     "webhooks.middleware.TrustedProxyProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "vani.middleware.RejectNulInQueryMiddleware",
     # Serves the admin's and Swagger UI's static files under gunicorn (no separate web server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -188,7 +189,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Staff, and the model permission the admin would ask for (view_* for reads, add_* …).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAdminUser",
+        "meetings.api.permissions.ModelPermissions",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "meetings.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["meetings.api.throttling.ApiUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

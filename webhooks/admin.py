@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -30,9 +29,10 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from meetings.status_mapping import STATUS_TABLE
-from vani.admin_base import ReadOnlyModelAdmin
+from vani.admin_base import BoundedChangeList, ReadOnlyModelAdmin
 
 from . import selectors
+from .body_json import parse_body_json
 from .models import (
     ReprocessJob,
     ReprocessJobStatus,
@@ -106,9 +106,9 @@ def display_body(*, raw_body: bytes) -> BodyDisplay:
 
     Escaping is left to the template (autoescape), so a hostile body shows as text.
     """
-    text = bytes(raw_body).decode("utf-8", errors="replace")
+    text = bytes(raw_body or b"").decode("utf-8", errors="replace")
     try:
-        parsed = json.loads(text)
+        parsed = parse_body_json(text=text)
     except ValueError:
         return BodyDisplay(text=text, is_json=False)
     return BodyDisplay(text=json.dumps(parsed, indent=2, ensure_ascii=False), is_json=True)
@@ -269,7 +269,7 @@ def event_filter_url(event_filter: selectors.EventFilter) -> str:
 LIST_DEFERRED_FIELDS = ("raw_body", "headers", "last_traceback", "status_reason")
 
 
-class WebhookEventChangeList(ChangeList):
+class WebhookEventChangeList(BoundedChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         # Bodies and tracebacks can be a megabyte each; a list page never needs them.
         return super().get_queryset(request, exclude_parameters).defer(*LIST_DEFERRED_FIELDS)

@@ -17,6 +17,7 @@ from rest_framework.permissions import BasePermission, IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from meetings.api.filters import StorableIsoDateTimeFilter
 from meetings.api.pagination import CappedCursorPagination
 from meetings.api.responses import error_responses
 from meetings.api.serializers import StatusChangeSerializer
@@ -45,10 +46,10 @@ class WebhookEventFilter(django_filters.FilterSet):
         method="filter_booking_uid",
         label="A booking uid: events of that booking's whole reschedule chain.",
     )
-    received_after = django_filters.IsoDateTimeFilter(
+    received_after = StorableIsoDateTimeFilter(
         field_name="received_at", lookup_expr="gte", label="Received at or after (ISO 8601)."
     )
-    received_before = django_filters.IsoDateTimeFilter(
+    received_before = StorableIsoDateTimeFilter(
         field_name="received_at", lookup_expr="lt", label="Received before (ISO 8601)."
     )
 
@@ -218,6 +219,7 @@ class WebhookEventListApi(generics.ListAPIView):
 
 class WebhookEventDetailApi(generics.GenericAPIView):
     serializer_class = WebhookEventDetailSerializer
+    queryset = WebhookEvent.objects.none()  # names the model for ModelPermissions
 
     @extend_schema(responses={200: WebhookEventDetailSerializer, **error_responses(404)})
     def get(self, request: Request, event_id: int) -> Response:

@@ -6,7 +6,6 @@ are read page by page along the (-received_at, -id) index.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ from django.db.models import Q, QuerySet
 
 from meetings.selectors import meeting_ids_for_booking
 
+from .body_json import parse_body_json
 from .models import WebhookEvent
 from .selectors import chain_uids
 
@@ -60,6 +60,7 @@ def decoded_event_body(*, event: WebhookEvent) -> DecodedBody:
         return DecodedBody()
     text = raw.decode("utf-8", errors="replace")
     try:
-        return DecodedBody(json=json.loads(text))
-    except (ValueError, RecursionError):
+        return DecodedBody(json=parse_body_json(text=text))
+    except ValueError:
+        # Not JSON, or JSON that strict JSON answers cannot carry (NaN, 1e400, deep nesting).
         return DecodedBody(text=text)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -72,7 +73,31 @@ class _RedactApiKeyFilter(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_RedactApiKeyFilter())
 
 
+# An id that goes into a URL path (booking uid, webhook id): RFC 3986 unreserved characters only.
+# Cal.com's own uids and ids fit; anything else would let a caller steer the request elsewhere.
+_PATH_SEGMENT_RE = re.compile(r"[A-Za-z0-9._~-]{1,255}")
+
 # --- Errors -----------------------------------------------------------------------------------
+
+
+class InvalidPathSegment(ValueError):
+    """An id that cannot name one Cal.com object in a URL path; nothing was sent."""
+
+
+def path_segment(*, value: str) -> str:
+    """`value` as one URL path segment, or InvalidPathSegment.
+
+    `.` and `..` are refused: URL normalisation turns `/v2/bookings/..` into another endpoint
+    (the account's whole booking list). The allowlist needs no escaping; quoting stays as a
+    second guard.
+    """
+    text = str(value)
+    if text in (".", "..") or not _PATH_SEGMENT_RE.fullmatch(text):
+        raise InvalidPathSegment(
+            f"{text[:80]!r} is not a Cal.com id (letters, digits, '-', '_', '.', '~'; "
+            "not '.' or '..')"
+        )
+    return quote(text, safe="")
 
 
 class CalComError(Exception):
@@ -461,14 +486,14 @@ class CalComClient:
             names[field]: list(value) if field == "triggers" else value
             for field, value in changes.items()
         }
-        path = f"/{api_version}/webhooks/{webhook_id}"
+        path = f"/{api_version}/webhooks/{path_segment(value=webhook_id)}"
         body = self.request("PATCH", path, json=payload)
         if api_version == "v2":
             return CalComWebhook.from_v2(data=_v2_data(body=body, method="PATCH", path=path))
         return CalComWebhook.from_v1(data=_v1_item(body=body, method="PATCH", path=path))
 
     def delete_webhook(self, *, webhook_id: str, api_version: ApiVersion = "v2") -> None:
-        self.request("DELETE", f"/{api_version}/webhooks/{webhook_id}")
+        self.request("DELETE", f"/{api_version}/webhooks/{path_segment(value=webhook_id)}")
 
     # -- internals -------------------------------------------------------------------------
 

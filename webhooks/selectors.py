@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.db import connection
@@ -103,18 +104,22 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> datetime | None:
     value = (value or "").strip()
     if not value:
         return None
-    day = parse_date(value) if len(value) == 10 else None
-    if day is not None:
-        moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, datetime.min.time())
-    else:
-        try:
+    try:
+        day = parse_date(value) if len(value) == 10 else None
+        if day is not None:
+            moment = datetime.combine(
+                day + timedelta(days=1) if end_of_day else day, datetime.min.time()
+            )
+        else:
             moment = parse_datetime(value)
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise ValueError(f"not a date or time: {value!r}")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+            if moment is None:
+                raise ValueError(f"not a date or time: {value!r}")
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        # The database stores UTC: a moment outside years 1-9999 there cannot be compared.
+        moment.astimezone(dt_timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"not a date or time in years 1-9999: {value!r}") from exc
     return moment
 
 

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from meetings.models import Meeting, MeetingStatus, Target
 from meetings.selectors import meeting_ids_for_booking
+from vani.datetimes import storable_moment
+
+
+class StorableIsoDateTimeField(IsoDateTimeField):
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        if not storable_moment(moment):
+            raise ValidationError("Enter a date and time in years 1-9999 (UTC) and an offset "
+                                  "within ±15:59.", code="invalid")
+        # Sent to the database in UTC: the offset given is only how the moment was written.
+        return moment.astimezone(UTC)
+
+
+class StorableIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 moment the database can compare with; others answer 400, not 500."""
+
+    field_class = StorableIsoDateTimeField
 
 
 class MeetingFilter(django_filters.FilterSet):
@@ -18,10 +41,10 @@ class MeetingFilter(django_filters.FilterSet):
     target = django_filters.ModelChoiceFilter(
         queryset=Target.objects.all(), label="Id of the meeting's target."
     )
-    start_after = django_filters.IsoDateTimeFilter(
+    start_after = StorableIsoDateTimeFilter(
         field_name="start_time", lookup_expr="gte", label="Starts at or after (ISO 8601)."
     )
-    start_before = django_filters.IsoDateTimeFilter(
+    start_before = StorableIsoDateTimeFilter(
         field_name="start_time", lookup_expr="lt", label="Starts before (ISO 8601)."
     )
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+
+from vani.datetimes import storable_moment
 
 
 class _NullableLinksIn31Mixin:
@@ -34,3 +40,24 @@ class CappedCursorPagination(_NullableLinksIn31Mixin, CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            self._check_position(position=cursor.position)
+        return cursor
+
+    def _check_position(self, *, position: str) -> None:
+        # A cursor is client text: its position must be a value of the ordering column that
+        # the database accepts, or the query itself fails (500) instead of the cursor (404).
+        field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
+        try:
+            value = field.to_python(position)
+        except (DjangoValidationError, ValueError, OverflowError):
+            raise NotFound(self.invalid_cursor_message) from None
+        if isinstance(value, datetime) and not storable_moment(value):
+            raise NotFound(self.invalid_cursor_message)

@@ -6,9 +6,11 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from meetings.models import Meeting
 from meetings.selectors import meeting_detail, meeting_list, target_list
 from meetings.services import (
     TargetEmailTaken,
@@ -16,11 +18,12 @@ from meetings.services import (
     link_booking,
     schedule_meeting,
 )
-from webhooks.calcom_api import CalComError
+from webhooks.calcom_api import CalComError, InvalidPathSegment
 from webhooks.selectors import meeting_timeline
 
 from .filters import MeetingFilter
 from .pagination import CappedPageNumberPagination
+from .permissions import CanScheduleMeetings
 from .responses import error_responses
 from .serializers import (
     MeetingDetailSerializer,
@@ -62,6 +65,7 @@ class MeetingDetailApi(generics.GenericAPIView):
     """One meeting with its booking uids, webhook-event timeline and status changes."""
 
     serializer_class = MeetingDetailSerializer
+    queryset = Meeting.objects.none()  # names the model for ModelPermissions (view_meeting)
 
     @extend_schema(responses={200: MeetingDetailSerializer, **error_responses(404)})
     def get(self, request: Request, meeting_id: int) -> Response:
@@ -82,6 +86,7 @@ class MeetingScheduleApi(generics.GenericAPIView):
     """
 
     serializer_class = ScheduleMeetingInputSerializer
+    permission_classes = [IsAdminUser, CanScheduleMeetings]
 
     @extend_schema(
         request=ScheduleMeetingInputSerializer,
@@ -113,6 +118,10 @@ class MeetingScheduleApi(generics.GenericAPIView):
                 )
                 # A new Cal.com booking, whether or not its webhook stored the meeting first.
                 answer_status = status.HTTP_201_CREATED
+        except InvalidPathSegment as exc:
+            # Checked where the uid meets the URL, so a booking we already know under an
+            # unusual uid can still be linked.
+            raise serializers.ValidationError({"booking_uid": [str(exc)]}) from None
         except CalComError as exc:
             return Response(
                 {"detail": exc.message, "calcom_status": exc.status},

@@ -1,0 +1,21 @@
+"""Datetimes that came from outside (query strings, cursors) and must reach the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+# PostgreSQL refuses UTC offsets beyond ±15:59:59 ("time zone displacement out of range").
+_MAX_UTC_OFFSET = timedelta(hours=15, minutes=59, seconds=59)
+
+
+def storable_moment(value: datetime) -> bool:
+    """Whether every supported database can compare with this datetime: its UTC value lies in
+    years 1-9999 (SQLite stores UTC) and its offset is one PostgreSQL accepts."""
+    offset = value.utcoffset()
+    if offset is None:
+        return True
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return False
+    return abs(offset) <= _MAX_UTC_OFFSET
