@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import status_mapping
-from .calcom_bookings import CalComBooking, create_booking, fetch_booking
+from calcom.api.bookings import CalComBooking, create_booking, fetch_booking
 from .models import BookingUid, Meeting, MeetingStatus, MeetingStatusChange, PaymentStatus, Target
 from .selectors import (
     lookup_booking,
@@ -22,7 +22,7 @@ from .selectors import (
 )
 
 if TYPE_CHECKING:
-    from webhooks.calcom import CalComEvent
+    from calcom.parsing import CalComEvent
     from webhooks.models import WebhookEvent
 
 # Concurrent first deliveries for one unknown booking race to create it; the loser retries and

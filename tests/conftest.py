@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from webhooks.signatures import sign_body
+from calcom.samples import PAYLOADS_DIR
+from calcom.signatures import sign_body
 
-# Cal.com's sample bodies, vendored: the suite never reads anything outside the repo.
-PAYLOADS_DIR = Path(__file__).resolve().parent / "fixtures" / "calcom" / "payloads"
 WEBHOOK_URL = "/api/webhooks/cal-com"
 TEST_SECRET = "whsec_test_secret_for_the_suite"
 

@@ -113,7 +113,7 @@ def test_admin_session_works_and_needs_csrf_for_writes(staff_user):
 
 def test_requests_are_throttled_per_user_at_api_throttle_rate(settings, staff_client):
     assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == [
-        "meetings.api.throttling.ApiUserRateThrottle"
+        "api.throttling.ApiUserRateThrottle"
     ]
     assert settings.API_THROTTLE_RATE == "600/min"  # the default
     settings.API_THROTTLE_RATE = "3/min"
@@ -231,7 +231,7 @@ def test_meeting_list_is_newest_start_first_and_paginated_with_a_cap(staff_clien
     second = staff_client.get(first.json()["next"])
     assert ids(second) == [meetings["C1"].pk]
 
-    from meetings.api.pagination import CappedPageNumberPagination
+    from api.pagination import CappedPageNumberPagination
 
     assert CappedPageNumberPagination.max_page_size == 200
     huge = staff_client.get("/api/meetings/", {"page_size": 100_000})

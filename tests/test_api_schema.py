@@ -19,7 +19,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 from rest_framework.test import APIClient
 
-from meetings import urls_api
+from api import urls as urls_api
 from meetings.models import Meeting, Target
 from tests.calcom_booking_stub import EVENT_TYPE_ID, calcom_bookings  # noqa: F401 (fixture)
 from tests.conftest import grant

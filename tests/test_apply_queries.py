@@ -20,7 +20,7 @@ from meetings.selectors import (
 )
 from meetings.services import apply_calcom_event
 from tests.factories import at, booking_body
-from webhooks.calcom import parse_event
+from calcom.parsing import parse_event
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from bench import admin_pages, bodies, infra, ingest, loadgen, processing, repor
 from bench.urls import BASELINE_INGEST_PATH, STOCK_ADMIN_PREFIX
 from meetings.models import Meeting
 from webhooks.models import SignatureResult, WebhookEvent, WebhookEventStatus
-from webhooks.signatures import verify_signature
+from calcom.signatures import verify_signature
 
 from .conftest import WEBHOOK_URL, is_postgres
 
@@ -106,7 +106,7 @@ def test_db_worker_drain_and_bare_update_baseline(settings):
 
 @pytest.mark.django_db
 def test_admin_pages_console_and_stock_baseline(bench_urls):
-    from webhooks.demo_data import seed_demo_data
+    from devtools.demo_data import seed_demo_data
 
     seed_demo_data(events=300, seed=99)
     client = admin_pages.logged_in_client()

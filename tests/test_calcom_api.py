@@ -9,7 +9,7 @@ import pytest
 
 from tests.calcom_stub_server import CalComStubServer, StubResponse
 from tests.conftest_calcom import calcom_server, calcom_settings, calcom_unreachable_url  # noqa: F401
-from webhooks.calcom_api import (
+from calcom.api.client import (
     MAX_RETRY_AFTER_SECONDS,
     CalComAuthError,
     CalComBadResponseError,

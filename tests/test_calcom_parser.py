@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.conftest import PAYLOADS_DIR, compact, load_payload
-from webhooks.calcom import UnusableBody, decode_body, parse_datetime, parse_event
+from calcom.parsing import UnusableBody, decode_body, parse_datetime, parse_event
 
 SAMPLES = sorted(p.stem for p in PAYLOADS_DIR.glob("*.json"))
 

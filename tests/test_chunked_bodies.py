@@ -17,7 +17,7 @@ import requests
 
 from tests.conftest import TEST_SECRET
 from tests.test_ops_outage import PROJECT_DIR, REQUEST_TIMEOUT, live_gunicorn, sample_body
-from webhooks.signatures import sign_body
+from calcom.signatures import sign_body
 
 WEBHOOK = "/api/webhooks/cal-com"
 MAX_BODY = 4096

@@ -10,7 +10,7 @@ from meetings.models import Meeting
 from tests.conftest import WEBHOOK_URL, compact
 from tests.factories import at, booking_body
 from webhooks.models import WebhookEvent
-from webhooks.signatures import sign_body
+from calcom.signatures import sign_body
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -80,7 +80,7 @@ def test_event_waiting_on_a_meeting_that_a_merge_deletes_applies_to_the_survivor
 
     from meetings.services import apply_calcom_event
     from tests.test_schedule import _race
-    from webhooks.calcom import parse_event
+    from calcom.parsing import parse_event
 
     # Two halves of one chain, each created on its own (the reschedule was late).
     for uid, minute in (("HALF-A", 0), ("HALF-B", 10)):

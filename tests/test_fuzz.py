@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from meetings.status_mapping import KNOWN_TRIGGERS
 from tests.conftest import TEST_SECRET, WEBHOOK_URL
-from webhooks.calcom import CalComEvent, UnusableBody, decode_body, parse_event
+from calcom.parsing import CalComEvent, UnusableBody, decode_body, parse_event
 from webhooks.models import WebhookEvent, WebhookEventStatus
-from webhooks.signatures import sign_body
+from calcom.signatures import sign_body
 
 
 @pytest.fixture(autouse=True)

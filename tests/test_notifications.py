@@ -31,7 +31,7 @@ from tests.conftest import WEBHOOK_URL, compact, load_payload
 from tests.notification_servers import SlackServer, SmtpServer
 from webhooks.models import WebhookEvent, WebhookEventStatus
 from webhooks.services import reprocess_event
-from webhooks.signatures import sign_body
+from calcom.signatures import sign_body
 
 PAID_UID = "Hn4Tq8Wc2Zb7Rk5Lp1Xs9D"  # the BOOKING_PAID sample's booking
 ENDED_UID = "mVBk3uCc8wqXYh4oJ1vVEp"  # the MEETING_ENDED sample's booking

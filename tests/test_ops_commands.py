@@ -15,9 +15,9 @@ from django.utils import timezone
 from meetings.models import Meeting, MeetingStatusChange
 from tests.conftest import PAYLOADS_DIR, WEBHOOK_URL
 from tests.test_ops_retries import booking_body, database_tasks  # noqa: F401
-from webhooks.calcom import decode_body, parse_event
+from calcom.parsing import decode_body, parse_event
 from webhooks.models import ProcessingAttempt, WebhookEvent, WebhookEventStatus
-from webhooks.samples import (
+from calcom.samples import (
     SAMPLE_WEBHOOK_TRIGGERS,
     build_sample_webhook_body,
     encode_webhook_body,

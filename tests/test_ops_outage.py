@@ -21,8 +21,8 @@ import requests
 from tests.conftest import TEST_SECRET
 from tests.freezable_proxy import FreezableProxy
 from tests.pg_cluster import ThrowawayCluster, free_port, postgres_bin_dir
-from webhooks.samples import build_sample_webhook_body, encode_webhook_body, new_sample_booking
-from webhooks.signatures import sign_body
+from calcom.samples import build_sample_webhook_body, encode_webhook_body, new_sample_booking
+from calcom.signatures import sign_body
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REQUEST_TIMEOUT = 15  # a hung request fails the test instead of hanging it

@@ -18,7 +18,7 @@ from django_tasks_db.models import DBTaskResult
 
 from meetings.models import Meeting, MeetingStatusChange
 from webhooks.models import AttemptTrigger, WebhookEvent, WebhookEventStatus
-from webhooks.samples import build_sample_webhook_body, new_sample_booking
+from calcom.samples import build_sample_webhook_body, new_sample_booking
 from webhooks.recovery import recover_stuck_events
 from webhooks.services import reprocess_event, retry_delay
 

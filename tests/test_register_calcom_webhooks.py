@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from meetings.status_mapping import HANDLED_TRIGGERS
 from tests.calcom_stub_server import StubResponse, v2_error
 from tests.conftest_calcom import calcom_server, calcom_settings, calcom_unreachable_url  # noqa: F401
-from webhooks.calcom_api import CalComWebhook
+from calcom.api.client import CalComWebhook
 from webhooks.registration import (
     CALCOM_TRIGGER_EVENTS,
     DesiredWebhook,

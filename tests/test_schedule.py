@@ -13,16 +13,16 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
 from rest_framework.test import APIClient
 
-from meetings.calcom_bookings import BOOKINGS_API_VERSION, CalComBooking, fetch_booking
+from calcom.api.bookings import BOOKINGS_API_VERSION, CalComBooking, fetch_booking
 from meetings.models import Meeting, MeetingStatusChange, Target
 from meetings.services import apply_calcom_event, store_calcom_booking
 from tests.calcom_booking_stub import EVENT_TYPE_ID, calcom_bookings  # noqa: F401 (fixture)
 from tests.conftest import STAFF_API_PERMISSIONS, WEBHOOK_URL, compact, grant
 from tests.factories import booking_body
-from webhooks.calcom import parse_event
-from webhooks.calcom_api import CalComClient, InvalidPathSegment
+from calcom.parsing import parse_event
+from calcom.api.client import CalComClient, InvalidPathSegment
 from webhooks.models import WebhookEvent
-from webhooks.signatures import sign_body
+from calcom.signatures import sign_body
 
 SCHEDULE_URL = "/api/meetings/schedule"
 

@@ -1,5 +1,5 @@
 from webhooks.models import SignatureResult
-from webhooks.signatures import sign_body, verify_signature
+from calcom.signatures import sign_body, verify_signature
 
 # PROTOCOL.md §7: verified with Node's crypto.createHmac and Python's hmac.
 VECTOR_SECRET = "whsec_test_123"

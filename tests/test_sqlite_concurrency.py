@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import WEBHOOK_URL, compact
 from tests.factories import at, booking_body
-from webhooks.signatures import sign_body
+from calcom.signatures import sign_body
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "whsec_sqlite_concurrency"

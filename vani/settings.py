@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "meetings",
     "webhooks",
     "notifications",
+    "api",
+    "console",
+    "devtools",
 ]
 
 MIDDLEWARE = [
@@ -192,14 +195,14 @@ REST_FRAMEWORK = {
     # Staff, and the model permission the admin would ask for (view_* for reads, add_* …).
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAdminUser",
-        "meetings.api.permissions.ModelPermissions",
+        "api.permissions.ModelPermissions",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "meetings.api.parsers.BoundedJSONParser",
+        "api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["meetings.api.throttling.ApiUserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

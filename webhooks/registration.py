@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from meetings.status_mapping import HANDLED_TRIGGERS
-from webhooks.calcom_api import (
+from calcom.triggers import CALCOM_TRIGGER_EVENTS, ORGANIZATION_ONLY_TRIGGERS
+from calcom.api.client import (
     ApiVersion,
     CalComClient,
     CalComConflictError,
@@ -40,41 +41,6 @@ from webhooks.calcom_api import (
 )
 
 logger = logging.getLogger(__name__)
-
-# Cal.com's `WebhookTriggerEvents` enum (shared/calcom/PROTOCOL.md §4): the Prisma enum, then the
-# values only the live docs list so far. Cal.com answers 400 to anything else. `PING` is not a
-# member: it is the dashboard's test delivery and cannot be subscribed to.
-CALCOM_TRIGGER_EVENTS: tuple[str, ...] = (
-    "BOOKING_CREATED",
-    "BOOKING_PAYMENT_INITIATED",
-    "BOOKING_PAID",
-    "BOOKING_RESCHEDULED",
-    "BOOKING_REQUESTED",
-    "BOOKING_CANCELLED",
-    "BOOKING_REJECTED",
-    "BOOKING_NO_SHOW_UPDATED",
-    "FORM_SUBMITTED",
-    "MEETING_ENDED",
-    "MEETING_STARTED",
-    "RECORDING_READY",
-    "INSTANT_MEETING",
-    "RECORDING_TRANSCRIPTION_GENERATED",
-    "OOO_CREATED",
-    "AFTER_HOSTS_CAL_VIDEO_NO_SHOW",
-    "AFTER_GUESTS_CAL_VIDEO_NO_SHOW",
-    "FORM_SUBMITTED_NO_EVENT",
-    "ROUTING_FORM_FALLBACK_HIT",
-    "DELEGATION_CREDENTIAL_ERROR",
-    "WRONG_ASSIGNMENT_REPORT",
-    "INSTANT_MEETING_ACCEPTED",
-    "BOOKING_LOCATION_UPDATED",
-    "BOOKING_REASSIGNED",
-    "DELEGATION_CREDENTIAL_SECRET_ROTATED",
-    "DELEGATION_CREDENTIAL_SECRET_ROTATION_FAILED",
-    "DELEGATION_CREDENTIAL_ROTATION_REQUIRED",
-)
-# Cal.com rejects these on a user's webhook (only organisation webhooks may carry them).
-ORGANIZATION_ONLY_TRIGGERS = frozenset({"DELEGATION_CREDENTIAL_ERROR"})
 
 # Host names that never resolve on the public internet, so Cal.com's cloud cannot deliver there.
 NON_PUBLIC_HOST_SUFFIXES = ("localhost", "local", "localdomain", "internal", "lan", "home.arpa")

@@ -25,7 +25,7 @@ from meetings.models import Meeting
 from meetings.services import apply_calcom_event
 from meetings.status_mapping import BOOKING_TRIGGERS, KNOWN_TRIGGERS
 
-from .calcom import CalComEvent, UnusableBody, decode_body, parse_event
+from calcom.parsing import CalComEvent, UnusableBody, decode_body, parse_event
 from .models import (
     AttemptOutcome,
     AttemptTrigger,

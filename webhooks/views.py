@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .metrics import INGEST_SECONDS
 from .models import SignatureResult
 from .services import log_fields, record_delivery, record_refused_delivery, webhook_secrets
-from .signatures import SIGNATURE_HEADER, verify_signature
+from calcom.signatures import SIGNATURE_HEADER, verify_signature
 
 logger = logging.getLogger("webhooks")
 

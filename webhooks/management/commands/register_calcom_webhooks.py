@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from webhooks.calcom_api import CalComClient, CalComError, CalComWebhook
+from calcom.api.client import CalComClient, CalComError, CalComWebhook
 from webhooks.registration import (
     PlanAction,
     RegistrationError,

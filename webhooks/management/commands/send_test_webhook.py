@@ -6,7 +6,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.samples import (
+from calcom.samples import (
     SAMPLE_WEBHOOK_TRIGGERS,
     build_sample_webhook_body,
     encode_webhook_body,

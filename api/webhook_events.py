@@ -17,12 +17,12 @@ from rest_framework.permissions import BasePermission, IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from meetings.api.filters import StorableIsoDateTimeFilter
-from meetings.api.pagination import CappedCursorPagination
-from meetings.api.responses import error_responses
-from meetings.api.serializers import StatusChangeSerializer
+from api.filters import StorableIsoDateTimeFilter
+from api.pagination import CappedCursorPagination
+from api.responses import error_responses
+from api.serializers import StatusChangeSerializer
 
-from .api_selectors import (
+from api.selectors import (
     DecodedBody,
     decoded_event_body,
     webhook_event_detail,
@@ -30,9 +30,9 @@ from .api_selectors import (
     webhook_event_list,
     webhook_events_for_booking_uid,
 )
-from .models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
-from .selectors import event_attempts, event_status_changes
-from .services import ReprocessNotAllowed, reprocess_event
+from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
+from webhooks.selectors import event_attempts, event_status_changes
+from webhooks.services import ReprocessNotAllowed, reprocess_event
 
 REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"
 

@@ -1,6 +1,6 @@
 """Cal.com bookings through API v2: book a slot, or read a booking made elsewhere.
 
-Built on `webhooks.calcom_api.CalComClient` (credentials, timeouts, retries, typed errors). The
+Built on `calcom.api.client.CalComClient` (credentials, timeouts, retries, typed errors). The
 bookings endpoints need their own `cal-api-version`; `2024-08-13` is the version whose shapes
 are used here (`start`/`end`, `attendees`, `hosts`, lower-case `status`).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from webhooks.calcom_api import CalComBadResponseError, CalComClient, path_segment
+from calcom.api.client import CalComBadResponseError, CalComClient, path_segment
 
 BOOKINGS_API_VERSION = "2024-08-13"
 _VERSION_HEADER = {"cal-api-version": BOOKINGS_API_VERSION}

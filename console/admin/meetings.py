@@ -15,13 +15,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from vani.admin_base import BoundedChangeListMixin, VaniModelAdmin
+from console.admin.base import BoundedChangeListMixin, VaniModelAdmin
 from webhooks import selectors as webhook_selectors
-from webhooks.admin import EstimatedCountPaginator, badge, event_list_url, status_badge
+from console.admin.webhook_events import EstimatedCountPaginator, badge, event_list_url, status_badge
 
-from . import selectors as meeting_selectors
-from .models import Meeting, MeetingStatus, PaymentStatus, Target
-from .services import link_target
+from meetings import selectors as meeting_selectors
+from meetings.models import Meeting, MeetingStatus, PaymentStatus, Target
+from meetings.services import link_target
 
 MEETING_STATUS_COLOURS = {
     MeetingStatus.SCHEDULED: "#2563eb",

@@ -7,10 +7,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from vani.admin_base import ReadOnlyModelAdmin
+from console.admin.base import ReadOnlyModelAdmin
 
-from .models import Notification, NotificationStatus
-from .services import resend_notifications
+from notifications.models import Notification, NotificationStatus
+from notifications.services import resend_notifications
 
 
 @admin.register(Notification)

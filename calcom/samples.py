@@ -10,13 +10,17 @@ import json
 import random
 import time
 import uuid
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 
-from .registration import CALCOM_TRIGGER_EVENTS
+from calcom.triggers import CALCOM_TRIGGER_EVENTS
+
+# Cal.com's own sample bodies, one per trigger, as its code builds them.
+PAYLOADS_DIR = Path(__file__).resolve().parent / "payloads"
 
 _SAMPLE_BOOKING_TRIGGERS = (
     "BOOKING_CREATED",
@@ -111,7 +115,7 @@ def post_sample_webhook(
     `no-secret-provided` marker Cal.com sends), JSON, version header, no redirects."""
     import requests
 
-    from .signatures import NO_SECRET_SENTINEL, SIGNATURE_HEADER, sign_body
+    from calcom.signatures import NO_SECRET_SENTINEL, SIGNATURE_HEADER, sign_body
 
     headers = {
         "Content-Type": "application/json",

@@ -18,14 +18,14 @@ from meetings.services import (
     link_booking,
     schedule_meeting,
 )
-from webhooks.calcom_api import CalComError, InvalidPathSegment
+from calcom.api.client import CalComError, InvalidPathSegment
 from webhooks.selectors import meeting_timeline
 
-from .filters import MeetingFilter
-from .pagination import CappedPageNumberPagination
-from .permissions import CanScheduleMeetings
-from .responses import error_responses
-from .serializers import (
+from api.filters import MeetingFilter
+from api.pagination import CappedPageNumberPagination
+from api.permissions import CanScheduleMeetings
+from api.responses import error_responses
+from api.serializers import (
     MeetingDetailSerializer,
     MeetingSerializer,
     ScheduleMeetingInputSerializer,

@@ -29,18 +29,18 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from meetings.status_mapping import STATUS_TABLE
-from vani.admin_base import BoundedChangeList, ReadOnlyModelAdmin
+from console.admin.base import BoundedChangeList, ReadOnlyModelAdmin
 
-from . import selectors
-from .body_json import parse_body_json
-from .models import (
+from webhooks import selectors
+from webhooks.body_json import parse_body_json
+from webhooks.models import (
     ReprocessJob,
     ReprocessJobStatus,
     SignatureResult,
     WebhookEvent,
     WebhookEventStatus,
 )
-from .reprocessing import (
+from webhooks.reprocessing import (
     BulkReprocessSummary,
     cancel_reprocess_job,
     create_reprocess_job,
@@ -50,7 +50,7 @@ from .reprocessing import (
     selection_of_filter,
     selection_of_ids,
 )
-from .services import NEVER_PROCESSED, mask_headers
+from webhooks.services import NEVER_PROCESSED, mask_headers
 
 REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"
 DASHBOARD_CACHE_KEY = "webhooks:admin-dashboard:daily-counts"

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from meetings.models import BookingUid, Meeting, MeetingStatusChange, Target
 
-from .models import ProcessingAttempt, WebhookEvent
+from webhooks.models import ProcessingAttempt, WebhookEvent
 
 SPAN = timedelta(days=30)
 

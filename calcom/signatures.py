@@ -6,10 +6,19 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from .models import SignatureResult
+from django.db import models
 
 SIGNATURE_HEADER = "X-Cal-Signature-256"
 NO_SECRET_SENTINEL = "no-secret-provided"
+
+
+class SignatureResult(models.TextChoices):
+    VALID = "valid", "Valid"
+    MISSING = "missing", "Missing"
+    NO_SECRET_PROVIDED = "no_secret_provided", "no-secret-provided"
+    INVALID = "invalid", "Invalid"
+    UNVERIFIED = "unverified", "Not verified (no secret configured)"
+    NOT_CHECKED = "not_checked", "Not checked"
 
 
 def sign_body(*, body: bytes, secret: str) -> str:

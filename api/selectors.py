@@ -13,9 +13,9 @@ from django.db.models import Q, QuerySet
 
 from meetings.selectors import meeting_ids_for_booking
 
-from .body_json import parse_body_json
-from .models import WebhookEvent
-from .selectors import chain_uids
+from webhooks.body_json import parse_body_json
+from webhooks.models import WebhookEvent
+from webhooks.selectors import chain_uids
 
 # Columns a list row never shows; the heavy ones stay on disk.
 LIST_DEFERRED_FIELDS = ("raw_body", "headers", "last_traceback")
