@@ -1,9 +1,9 @@
 """Parse Cal.com webhook bodies into a typed, normalised `CalComEvent`.
 
-Cal.com sends two shapes (../shared/calcom/PROTOCOL.md §2): the envelope
+Cal.com sends two shapes: the envelope
 `{triggerEvent, createdAt, payload}` and, for MEETING_STARTED/MEETING_ENDED, a flat body with
 the booking at the root (`id`, not `bookingId`). Every field is optional; dates come in every
-ISO-8601 form (`Z`, `+00:00`, `.000Z`). Pure: no ORM.
+ISO-8601 form (`Z`, `+00:00`, `.000Z`) and are read by `calcom.dates`. Pure: no ORM.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-FLAT_TRIGGERS = frozenset({"MEETING_STARTED", "MEETING_ENDED"})
+from calcom.dates import parse_datetime
+from calcom.triggers import FLAT_TRIGGERS
 
 # JSON may escape half of a surrogate pair (`\ud83d`); no database driver can encode it.
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -173,23 +174,6 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
         is_flat=is_flat,
         notes=tuple(notes),
     )
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """Any ISO-8601 form Cal.com sends, as an aware UTC datetime; None when absent or invalid."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        # Year 1 at +23:59 or year 9999 at -23:59 has no UTC moment (OverflowError).
-        return parsed.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
-        return None
 
 
 def _text(value: Any) -> str:

@@ -1,7 +1,7 @@
 """Realistic Cal.com webhook bodies for any trigger, signed and posted like Cal.com does.
 
-Used by `manage.py send_test_webhook` (like `stripe trigger`) and by tests. Generated in code so
-it works without the sample files in ../shared/calcom/.
+Used by `manage.py send_test_webhook` (like `stripe trigger`) and by tests. Generated in code;
+Cal.com's own sample bodies are vendored beside it in `payloads/`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 
-from calcom.triggers import CALCOM_TRIGGER_EVENTS
+from calcom.triggers import DELIVERABLE_TRIGGERS, FLAT_TRIGGERS
 
 # Cal.com's own sample bodies, one per trigger, as its code builds them.
 PAYLOADS_DIR = Path(__file__).resolve().parent / "payloads"
@@ -33,8 +33,6 @@ _SAMPLE_BOOKING_TRIGGERS = (
     "BOOKING_LOCATION_UPDATED",
     "BOOKING_REASSIGNED",
 )
-# Every trigger Cal.com can send, plus the dashboard's "Ping test".
-SAMPLE_WEBHOOK_TRIGGERS: tuple[str, ...] = (*CALCOM_TRIGGER_EVENTS, "PING")
 
 
 @dataclass(frozen=True)
@@ -65,20 +63,20 @@ def build_sample_webhook_body(
     *, trigger: str, booking: SampleBooking, now: datetime | None = None
 ) -> dict:
     """A realistic Cal.com body (payload version 2021-10-20) for `trigger`, shaped like the
-    bodies Cal.com sends (shared/calcom/payloads), with a fresh `createdAt`.
+    bodies Cal.com sends (`payloads/`), with a fresh `createdAt`.
 
     Booking triggers get the CalendarEvent payload in the envelope; MEETING_STARTED/ENDED the
     flat booking; the others their own family's payload.
     """
-    if trigger not in SAMPLE_WEBHOOK_TRIGGERS:
+    if trigger not in DELIVERABLE_TRIGGERS:
         raise ValueError(
-            f"unknown trigger {trigger!r}; one of: {', '.join(SAMPLE_WEBHOOK_TRIGGERS)}"
+            f"unknown trigger {trigger!r}; one of: {', '.join(DELIVERABLE_TRIGGERS)}"
         )
     now = now or timezone.now()
     start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(minutes=30)
     created_at = _calcom_time(now, milliseconds=True)
-    if trigger in ("MEETING_STARTED", "MEETING_ENDED"):
+    if trigger in FLAT_TRIGGERS:
         # Sent by Cal.com's cron at the booking's start or end: that moment is now.
         if trigger == "MEETING_STARTED":
             start, end = now, now + timedelta(minutes=30)

@@ -1,4 +1,9 @@
-"""The one catalogue of Cal.com webhook triggers VANI knows of."""
+"""The one catalogue of Cal.com webhook triggers VANI knows of.
+
+Every other trigger list in VANI derives from this one: the status table
+(`meetings.status_mapping`), the sample bodies (`calcom.samples`), the registration plan
+(`calcom.registration`) and the test stub of Cal.com's API.
+"""
 
 from __future__ import annotations
 
@@ -36,3 +41,9 @@ CALCOM_TRIGGER_EVENTS: tuple[str, ...] = (
 )
 # Cal.com rejects these on a user's webhook (only organisation webhooks may carry them).
 ORGANIZATION_ONLY_TRIGGERS = frozenset({"DELEGATION_CREDENTIAL_ERROR"})
+# The trigger of the dashboard's "Ping test" delivery: sent, but never subscribable.
+PING = "PING"
+# Every trigger a delivery can carry: the subscribable ones and PING.
+DELIVERABLE_TRIGGERS: tuple[str, ...] = (*CALCOM_TRIGGER_EVENTS, PING)
+# Sent flat, with the booking at the body's root instead of in `payload` (Cal.com's meeting cron).
+FLAT_TRIGGERS = frozenset({"MEETING_STARTED", "MEETING_ENDED"})

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 import pytest
 from django.utils.crypto import get_random_string
 
+from calcom.dates import parse_datetime
 from tests.calcom_stub_server import CalComStubServer, StubRequest, StubResponse, v2_error
 
 __all__ = ["CalComBookingStub", "calcom_bookings", "EVENT_TYPE_ID"]
@@ -102,7 +103,7 @@ class CalComBookingStub:
                 message=f"Event type with id={body['eventTypeId']} was not found.",
                 path=request.path,
             )
-        start = _parse(body["start"])
+        start = parse_datetime(body["start"])
         with self._lock:
             taken = any(
                 b["start"] == _iso(start) and b["eventTypeId"] == body["eventTypeId"]
@@ -210,7 +211,7 @@ def _validate_create(*, body: Any) -> list[str]:
     if not isinstance(body, dict):
         return ["body must be a JSON object"]
     problems = []
-    if not isinstance(body.get("start"), str) or _parse(body["start"]) is None:
+    if not isinstance(body.get("start"), str) or parse_datetime(body["start"]) is None:
         problems.append("start must be a valid ISO 8601 date string")
     elif not body["start"].endswith("Z"):
         problems.append("start must be in UTC (end with Z)")
@@ -224,13 +225,6 @@ def _validate_create(*, body: Any) -> list[str]:
             if not isinstance(attendee.get(name), str) or not attendee[name]:
                 problems.append(f"attendee.{name} should not be empty")
     return problems
-
-
-def _parse(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _iso(moment: datetime) -> str:

@@ -1,7 +1,7 @@
 """A local stand-in for Cal.com's management API, for tests (nothing may call api.cal.com).
 
 `CalComStubServer` is a stdlib `ThreadingHTTPServer` on 127.0.0.1 (a free port) that answers
-like Cal.com does (shapes from /work/shared/calcom/API.md): API v2 (`Authorization: Bearer`,
+like Cal.com does (shapes from Cal.com's API docs): API v2 (`Authorization: Bearer`,
 `{status, data}`, take/skip paging, Nest-style errors) and the legacy API v1 (`?apiKey=`,
 `{webhooks: [...]}`, `{message}` errors, no `active`/`secret` in answers). State is in memory;
 every request is logged (`server.requests`) so tests can assert on method, path and body.
@@ -31,11 +31,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from webhooks.registration import CALCOM_TRIGGER_EVENTS
+from calcom.triggers import CALCOM_TRIGGER_EVENTS, ORGANIZATION_ONLY_TRIGGERS
 
 Auth = Literal["v2", "v1", "none"]
 
-# WebhookTriggerEvents as Cal.com validates it (shared/calcom/PROTOCOL.md §4).
+# WebhookTriggerEvents as Cal.com validates it: VANI's trigger catalogue.
 TRIGGER_EVENTS = frozenset(CALCOM_TRIGGER_EVENTS)
 V1_WEBHOOK_FIELDS = frozenset(
     {
@@ -389,11 +389,12 @@ class CalComStubServer:
                 status=400, code="BadRequestException", message=problems, path=request.path
             )
         body = request.body
-        if "DELEGATION_CREDENTIAL_ERROR" in body["triggers"]:
+        organization_only = [t for t in body["triggers"] if t in ORGANIZATION_ONLY_TRIGGERS]
+        if organization_only:
             return v2_error(
                 status=400,
                 code="BadRequestException",
-                message="DELEGATION_CREDENTIAL_ERROR trigger is only available for "
+                message=f"{organization_only[0]} trigger is only available for "
                 "organization webhooks",
                 path=request.path,
             )

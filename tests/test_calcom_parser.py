@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.conftest import PAYLOADS_DIR, compact, load_payload
-from calcom.parsing import UnusableBody, decode_body, parse_datetime, parse_event
+from calcom.dates import parse_datetime
+from calcom.parsing import UnusableBody, decode_body, parse_event
 
 SAMPLES = sorted(p.stem for p in PAYLOADS_DIR.glob("*.json"))
 

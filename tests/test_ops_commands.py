@@ -18,11 +18,11 @@ from tests.test_ops_retries import booking_body, database_tasks  # noqa: F401
 from calcom.parsing import decode_body, parse_event
 from webhooks.models import ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from calcom.samples import (
-    SAMPLE_WEBHOOK_TRIGGERS,
     build_sample_webhook_body,
     encode_webhook_body,
     new_sample_booking,
 )
+from calcom.triggers import DELIVERABLE_TRIGGERS, FLAT_TRIGGERS
 
 # Transactional: deliveries are processed on commit, as in production.
 in_database = pytest.mark.django_db(transaction=True)
@@ -201,7 +201,7 @@ def test_prune_refuses_to_prune_unfinished_statuses():
 # --- send_test_webhook ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("trigger", SAMPLE_WEBHOOK_TRIGGERS)
+@pytest.mark.parametrize("trigger", DELIVERABLE_TRIGGERS)
 def test_sample_bodies_parse_and_name_their_booking(trigger):
     booking = new_sample_booking()
     raw = encode_webhook_body(build_sample_webhook_body(trigger=trigger, booking=booking))
@@ -210,13 +210,13 @@ def test_sample_bodies_parse_and_name_their_booking(trigger):
     if trigger.startswith(("BOOKING_", "MEETING_", "AFTER_", "RECORDING_", "INSTANT_")):
         assert event.uid == booking.uid
     if event.is_flat:
-        assert trigger in ("MEETING_STARTED", "MEETING_ENDED")
+        assert trigger in FLAT_TRIGGERS
     else:
         assert event.created_at is not None
 
 
 @pytest.mark.parametrize(
-    "trigger", [t for t in SAMPLE_WEBHOOK_TRIGGERS if (PAYLOADS_DIR / f"{t}.json").exists()]
+    "trigger", [t for t in DELIVERABLE_TRIGGERS if (PAYLOADS_DIR / f"{t}.json").exists()]
 )
 def test_sample_bodies_use_only_fields_cal_com_sends(trigger):
     """Shaped on shared/calcom/payloads: no field Cal.com's own body for the trigger lacks."""

@@ -4,9 +4,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from calcom.triggers import CALCOM_TRIGGER_EVENTS, PING
 from meetings.status_mapping import (
+    BOOKING_TRIGGERS,
     HANDLED_TRIGGERS,
     KNOWN_TRIGGERS,
+    STATUS_TABLE,
+    Effect,
     EventFacts,
     MeetingState,
     plan_transition,
@@ -118,3 +122,14 @@ def test_new_meeting_from_any_booking_trigger():
 
 def test_every_handled_trigger_is_in_the_table():
     assert set(HANDLED_TRIGGERS) <= KNOWN_TRIGGERS
+
+
+def test_the_table_has_a_row_for_every_catalogue_trigger_and_ping():
+    assert set(STATUS_TABLE) == {*CALCOM_TRIGGER_EVENTS, PING}
+
+
+def test_delegation_credential_triggers_are_recorded_as_not_about_a_booking():
+    for trigger in CALCOM_TRIGGER_EVENTS:
+        if trigger.startswith("DELEGATION_CREDENTIAL_"):
+            assert STATUS_TABLE[trigger].effect is Effect.INFO
+            assert trigger not in BOOKING_TRIGGERS
