@@ -1,4 +1,5 @@
-"""The Cal.com API client (webhooks/calcom_api.py) against the local stub server."""
+"""The Cal.com API client (calcom/api/client.py) and its webhook resource (calcom/api/webhooks.py)
+against the local stub server."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from calcom.api.client import (
     CalComValidationError,
     redact,
 )
+from calcom.api.webhooks import create_webhook, delete_webhook, list_webhooks, update_webhook
 
 URL = "https://hooks.example.com/api/webhooks/cal-com"
 
@@ -47,8 +49,8 @@ def make_client(server: CalComStubServer, **overrides) -> tuple[CalComClient, li
 
 def test_v2_sends_the_key_as_a_bearer_token_and_v1_as_the_apikey_parameter(calcom_server):
     client, _ = make_client(calcom_server)
-    client.list_webhooks(api_version="v2")
-    client.list_webhooks(api_version="v1")
+    list_webhooks(client=client, api_version="v2")
+    list_webhooks(client=client, api_version="v1")
     v2, v1 = calcom_server.requests
     assert v2.headers["authorization"] == f"Bearer {calcom_server.api_key}"
     assert "apiKey" not in v2.query
@@ -61,7 +63,7 @@ def test_from_settings_reads_url_key_and_retry_settings(calcom_settings, calcom_
     client = CalComClient.from_settings()
     assert client.api_url == calcom_server.url
     assert client.max_retries == 1
-    assert client.list_webhooks() == []
+    assert list_webhooks(client=client) == []
 
 
 def test_a_missing_key_is_a_configuration_error(settings):
@@ -79,7 +81,7 @@ def test_a_bad_key_is_an_auth_error_that_does_not_echo_the_key(calcom_server):
     client, sleeps = make_client(calcom_server, api_key="cal_live_wrong_key_123")
     for version in ("v2", "v1"):
         with pytest.raises(CalComAuthError) as caught:
-            client.list_webhooks(api_version=version)
+            list_webhooks(client=client, api_version=version)
         assert caught.value.status == 401
         assert "cal_live_wrong_key_123" not in str(caught.value)
         assert "CAL_COM_API_KEY" in str(caught.value)
@@ -92,7 +94,8 @@ def test_a_bad_key_is_an_auth_error_that_does_not_echo_the_key(calcom_server):
 
 def test_create_update_get_and_delete_on_v2(calcom_server):
     client, _ = make_client(calcom_server)
-    created = client.create_webhook(
+    created = create_webhook(
+        client=client,
         subscriber_url=URL,
         triggers=("BOOKING_CREATED", "MEETING_ENDED"),
         active=True,
@@ -109,7 +112,8 @@ def test_create_update_get_and_delete_on_v2(calcom_server):
         "secret": "s3cret",
     }
 
-    updated = client.update_webhook(
+    updated = update_webhook(
+        client=client,
         webhook_id=created.id, changes={"active": False, "triggers": ("BOOKING_PAID",)}
     )
     assert calcom_server.requests[-1].method == "PATCH"
@@ -117,13 +121,14 @@ def test_create_update_get_and_delete_on_v2(calcom_server):
     assert calcom_server.requests[-1].body == {"active": False, "triggers": ["BOOKING_PAID"]}
     assert updated.active is False and updated.triggers == ("BOOKING_PAID",)
 
-    client.delete_webhook(webhook_id=created.id)
+    delete_webhook(client=client, webhook_id=created.id)
     assert calcom_server.webhooks == {}
 
 
 def test_v1_uses_event_triggers_and_reports_no_active_or_secret(calcom_server):
     client, _ = make_client(calcom_server)
-    created = client.create_webhook(
+    created = create_webhook(
+        client=client,
         subscriber_url=URL,
         triggers=["BOOKING_CREATED"],
         active=True,
@@ -140,19 +145,21 @@ def test_v1_uses_event_triggers_and_reports_no_active_or_secret(calcom_server):
     assert created.active is None and created.secret is None
     assert not created.reports_active_and_secret
 
-    client.update_webhook(
+    update_webhook(
+        client=client,
         webhook_id=created.id, changes={"triggers": ["MEETING_ENDED"]}, api_version="v1"
     )
     assert calcom_server.requests[-1].body == {"eventTriggers": ["MEETING_ENDED"]}
-    [listed] = client.list_webhooks(api_version="v1")
+    [listed] = list_webhooks(client=client, api_version="v1")
     assert listed.triggers == ("MEETING_ENDED",)
-    client.delete_webhook(webhook_id=created.id, api_version="v1")
+    delete_webhook(client=client, webhook_id=created.id, api_version="v1")
     assert calcom_server.webhooks == {}
 
 
 def test_the_webhook_repr_does_not_show_the_secret(calcom_server):
     client, _ = make_client(calcom_server)
-    created = client.create_webhook(
+    created = create_webhook(
+        client=client,
         subscriber_url=URL, triggers=["BOOKING_CREATED"], active=True, secret="s3cret"
     )
     assert "s3cret" not in repr(created)
@@ -161,7 +168,7 @@ def test_the_webhook_repr_does_not_show_the_secret(calcom_server):
 def test_update_rejects_fields_it_does_not_know(calcom_server):
     client, _ = make_client(calcom_server)
     with pytest.raises(ValueError, match="unknown webhook fields"):
-        client.update_webhook(webhook_id="x", changes={"eventTriggers": []})
+        update_webhook(client=client, webhook_id="x", changes={"eventTriggers": []})
     assert calcom_server.requests == []
 
 
@@ -172,7 +179,8 @@ def test_a_duplicate_url_is_a_conflict_with_calcoms_message(calcom_server):
     client, _ = make_client(calcom_server)
     calcom_server.add_webhook(subscriber_url=URL)
     with pytest.raises(CalComConflictError) as caught:
-        client.create_webhook(
+        create_webhook(
+            client=client,
             subscriber_url=URL, triggers=["BOOKING_CREATED"], active=True, secret=None
         )
     assert caught.value.status == 409
@@ -183,7 +191,8 @@ def test_a_duplicate_url_is_a_conflict_with_calcoms_message(calcom_server):
 def test_an_unknown_trigger_is_a_validation_error_listing_the_problem(calcom_server):
     client, _ = make_client(calcom_server)
     with pytest.raises(CalComValidationError) as caught:
-        client.create_webhook(
+        create_webhook(
+            client=client,
             subscriber_url=URL, triggers=["BOOKING_CONFIRMED"], active=True, secret=None
         )
     assert caught.value.status == 400
@@ -193,7 +202,7 @@ def test_an_unknown_trigger_is_a_validation_error_listing_the_problem(calcom_ser
 def test_an_unknown_webhook_is_not_found(calcom_server):
     client, _ = make_client(calcom_server)
     with pytest.raises(CalComNotFoundError) as caught:
-        client.delete_webhook(webhook_id="no-such-id")
+        delete_webhook(client=client, webhook_id="no-such-id")
     assert caught.value.status == 404
     assert "DELETE /v2/webhooks/no-such-id" in str(caught.value)
 
@@ -239,7 +248,7 @@ def test_5xx_answers_are_retried_with_growing_backoff(calcom_server):
     client, sleeps = make_client(calcom_server, backoff_seconds=1.0)
     calcom_server.add_webhook(subscriber_url=URL)
     calcom_server.fail_next(2, status=502)
-    [webhook] = client.list_webhooks()
+    [webhook] = list_webhooks(client=client)
     assert webhook.subscriber_url == URL
     assert [request.status for request in calcom_server.requests] == [502, 502, 200]
     # Exponential with jitter: attempt n waits between 0.5 and 1 times base * 2**n.
@@ -250,7 +259,7 @@ def test_retry_after_is_honoured_and_capped(calcom_server):
     client, sleeps = make_client(calcom_server)
     calcom_server.fail_next(1, status=429, retry_after="7")
     calcom_server.fail_next(1, status=503, retry_after="100000")
-    assert client.list_webhooks() == []
+    assert list_webhooks(client=client) == []
     assert sleeps == [7.0, MAX_RETRY_AFTER_SECONDS]
 
 
@@ -258,7 +267,7 @@ def test_retries_stop_after_max_retries(calcom_server):
     client, sleeps = make_client(calcom_server, max_retries=2)
     calcom_server.fail_next(5, status=500)
     with pytest.raises(CalComUnavailableError) as caught:
-        client.list_webhooks()
+        list_webhooks(client=client)
     assert caught.value.status == 500
     assert len(calcom_server.requests) == 3 and len(sleeps) == 2
 
@@ -267,14 +276,15 @@ def test_rate_limiting_that_does_not_stop_is_a_rate_limit_error(calcom_server):
     client, _ = make_client(calcom_server, max_retries=1)
     calcom_server.fail_next(2, status=429, retry_after="0")
     with pytest.raises(CalComRateLimitedError):
-        client.list_webhooks()
+        list_webhooks(client=client)
 
 
 def test_a_post_is_not_repeated_after_an_ambiguous_5xx(calcom_server):
     client, _ = make_client(calcom_server)
     calcom_server.fail_next(1, status=500)
     with pytest.raises(CalComUnavailableError):
-        client.create_webhook(
+        create_webhook(
+            client=client,
             subscriber_url=URL, triggers=["BOOKING_CREATED"], active=True, secret=None
         )
     assert len(calcom_server.requests) == 1
@@ -283,7 +293,8 @@ def test_a_post_is_not_repeated_after_an_ambiguous_5xx(calcom_server):
 def test_a_post_is_repeated_after_503_which_means_not_processed(calcom_server):
     client, _ = make_client(calcom_server)
     calcom_server.fail_next(1, status=503, retry_after="0")
-    client.create_webhook(
+    create_webhook(
+        client=client,
         subscriber_url=URL, triggers=["BOOKING_CREATED"], active=True, secret=None
     )
     assert [request.status for request in calcom_server.requests] == [503, 201]
@@ -298,7 +309,7 @@ def test_connection_refused_is_retried_then_reported_without_the_key(calcom_unre
         sleep=sleeps.append,
     )
     with pytest.raises(CalComUnavailableError) as caught:
-        client.list_webhooks(api_version="v1")  # v1 puts the key in the URL
+        list_webhooks(client=client, api_version="v1")  # v1 puts the key in the URL
     message = str(caught.value)
     assert caught.value.status is None
     assert "could not reach Cal.com" in message and "refused" in message
@@ -311,7 +322,7 @@ def test_a_slow_answer_times_out(calcom_server):
     calcom_server.response_delay_seconds = 0.5
     client, _ = make_client(calcom_server, timeout_seconds=0.1, max_retries=0)
     with pytest.raises(CalComUnavailableError, match="timed out after 0.1s"):
-        client.list_webhooks()
+        list_webhooks(client=client)
 
 
 # --- paging ---------------------------------------------------------------------------------------
@@ -321,7 +332,7 @@ def test_paging_reads_every_page_of_at_most_250(calcom_server):
     for number in range(600):
         calcom_server.add_webhook(subscriber_url=f"https://other.example.com/{number}")
     client, _ = make_client(calcom_server)
-    webhooks = client.list_webhooks()
+    webhooks = list_webhooks(client=client)
     assert [hook.subscriber_url for hook in webhooks] == [
         f"https://other.example.com/{number}" for number in range(600)
     ]
@@ -336,7 +347,7 @@ def test_paging_stops_on_an_empty_page_after_a_full_one(calcom_server):
     for number in range(250):
         calcom_server.add_webhook(subscriber_url=f"https://other.example.com/{number}")
     client, _ = make_client(calcom_server)
-    assert len(client.list_webhooks()) == 250
+    assert len(list_webhooks(client=client)) == 250
     assert [r.query["skip"] for r in calcom_server.requests] == ["0", "250"]
 
 
@@ -384,7 +395,7 @@ def test_redact_masks_api_keys_in_urls_and_headers():
 def test_urllib3_request_lines_are_logged_without_the_v1_key(calcom_server, caplog):
     client, _ = make_client(calcom_server)
     with caplog.at_level(logging.DEBUG):
-        client.list_webhooks(api_version="v1")
+        list_webhooks(client=client, api_version="v1")
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "/v1/webhooks" in logged
     assert calcom_server.api_key not in logged

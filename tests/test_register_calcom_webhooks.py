@@ -1,4 +1,5 @@
-"""`manage.py register_calcom_webhooks` and webhooks/registration.py, against the stub server."""
+"""`manage.py register_calcom_webhooks`, webhooks/subscription.py and the pure plan in
+calcom/registration.py, against the stub server."""
 
 from __future__ import annotations
 
@@ -15,21 +16,19 @@ from django.core.management.base import CommandError
 from meetings.status_mapping import HANDLED_TRIGGERS
 from tests.calcom_stub_server import StubResponse, v2_error
 from tests.conftest_calcom import calcom_server, calcom_settings, calcom_unreachable_url  # noqa: F401
-from calcom.api.client import CalComWebhook
-from webhooks.registration import (
-    CALCOM_TRIGGER_EVENTS,
+from calcom.api.webhooks import CalComWebhook
+from calcom.registration import (
     DesiredWebhook,
     PlanAction,
     RegistrationRefusedError,
     UnknownTriggerError,
     check_subscriber_url,
-    default_triggers,
-    describe_registration,
     non_public_host_reason,
     parse_triggers,
     plan_registration,
-    webhook_signing_secret,
 )
+from calcom.triggers import CALCOM_TRIGGER_EVENTS
+from webhooks.subscription import default_triggers, describe_registration, webhook_signing_secret
 
 BASE_URL = "https://vani.example.com"
 OUR_URL = BASE_URL + "/api/webhooks/cal-com"
@@ -258,13 +257,18 @@ def test_non_public_hosts(host, expected):
 
 def test_development_warns_when_the_url_looks_like_production():
     warnings = check_subscriber_url(
-        subscriber_url=OUR_URL, is_production=False, has_secret=True, api_url="http://127.0.0.1:1"
+        subscriber_url=OUR_URL,
+        is_production=False,
+        environment="development",
+        has_secret=True,
+        api_url="http://127.0.0.1:1",
     )
     assert any("looks like a production URL" in warning for warning in warnings)
     assert (
         check_subscriber_url(
             subscriber_url="http://127.0.0.1:8000/api/webhooks/cal-com",
             is_production=False,
+            environment="development",
             has_secret=True,
             api_url="http://127.0.0.1:1",
         )
@@ -276,6 +280,7 @@ def test_development_warns_that_cal_com_cloud_cannot_reach_localhost():
     warnings = check_subscriber_url(
         subscriber_url="http://localhost:8000/api/webhooks/cal-com",
         is_production=False,
+        environment="development",
         has_secret=True,
         api_url="https://api.cal.com",
     )
@@ -290,7 +295,11 @@ def test_urls_that_are_not_http_are_refused_everywhere():
     ):
         with pytest.raises(RegistrationRefusedError):
             check_subscriber_url(
-                subscriber_url=url, is_production=False, has_secret=True, api_url=""
+                subscriber_url=url,
+                is_production=False,
+                environment="development",
+                has_secret=True,
+                api_url="",
             )
 
 

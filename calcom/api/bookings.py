@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
-from calcom.api.client import CalComBadResponseError, CalComClient, path_segment
+from calcom.api.client import CalComBadResponseError, CalComClient, path_segment, v2_data
+from calcom.dates import parse_datetime
 
 BOOKINGS_API_VERSION = "2024-08-13"
 _VERSION_HEADER = {"cal-api-version": BOOKINGS_API_VERSION}
@@ -58,8 +57,8 @@ class CalComBooking:
             booking_id=booking_id if isinstance(booking_id, int) else None,
             status=str(data.get("status") or "").lower(),
             title=_text(data.get("title")),
-            start=_moment(data.get("start")),
-            end=_moment(data.get("end")),
+            start=parse_datetime(data.get("start")),
+            end=parse_datetime(data.get("end")),
             attendees=_people(data.get("attendees")),
             hosts=_people(data.get("hosts")),
             location=_text(data.get("location")),
@@ -97,7 +96,7 @@ def create_booking(
         },
         headers=_VERSION_HEADER,
     )
-    data = _data(body=body, method="POST", path=path)
+    data = v2_data(body=body, method="POST", path=path)
     return CalComBooking.from_v2(data=data, method="POST", path=path)
 
 
@@ -109,32 +108,12 @@ def fetch_booking(*, uid: str, client: CalComClient | None = None) -> CalComBook
     path = f"/v2/bookings/{path_segment(value=uid)}"
     client = client or CalComClient.from_settings()
     body = client.request("GET", path, headers=_VERSION_HEADER)
-    data = _data(body=body, method="GET", path=path)
+    data = v2_data(body=body, method="GET", path=path)
     return CalComBooking.from_v2(data=data, method="GET", path=path)
-
-
-def _data(*, body: Any, method: str, path: str) -> Any:
-    if not isinstance(body, Mapping) or "data" not in body:
-        raise CalComBadResponseError(
-            "expected {status: 'success', data: ...}", status=200, method=method, path=path
-        )
-    return body["data"]
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = parse_datetime(value)
-    except ValueError:
-        return None
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # the API speaks UTC
-    return moment
 
 
 def _people(value: Any) -> tuple[BookingPerson, ...]:

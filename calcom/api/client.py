@@ -9,7 +9,9 @@ The API key never reaches a log line or an exception message: v1 puts it in the 
 URL and library error text is passed through `redact()` first, and urllib3's debug log of
 request lines is filtered the same way.
 
-Shapes follow /work/shared/calcom/API.md (API v2 `{status, data}`, v1 `{webhooks: [...]}`).
+This module is the transport only; each resource has its own module beside it (`webhooks.py`,
+`bookings.py`) whose functions take the client as `client=`. API v2 answers `{status, data}`
+(`v2_data` unwraps it); API v1 answers with the resource's own key.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -179,57 +180,6 @@ def _error_class_for(status: int) -> type[CalComError]:
     if status >= 500:
         return CalComUnavailableError
     return CalComError
-
-
-# --- Webhooks as we use them, whatever the API version -----------------------------------------
-
-
-@dataclass(frozen=True)
-class CalComWebhook:
-    """A webhook row on Cal.com, normalised across API v2 and v1.
-
-    API v1 does not return `active` or `secret`: both are None there, and
-    `reports_active_and_secret` is False so callers know they cannot be verified.
-    """
-
-    id: str
-    subscriber_url: str
-    triggers: tuple[str, ...]
-    active: bool | None
-    secret: str | None = field(repr=False)
-    payload_template: str | None
-    event_type_id: int | None
-    api_version: ApiVersion
-
-    @property
-    def reports_active_and_secret(self) -> bool:
-        return self.api_version == "v2"
-
-    @classmethod
-    def from_v2(cls, *, data: Mapping[str, Any]) -> CalComWebhook:
-        return cls(
-            id=str(data["id"]),
-            subscriber_url=str(data.get("subscriberUrl") or ""),
-            triggers=tuple(data.get("triggers") or ()),
-            active=bool(data.get("active")),
-            secret=data.get("secret") or None,
-            payload_template=data.get("payloadTemplate") or None,
-            event_type_id=data.get("eventTypeId"),
-            api_version="v2",
-        )
-
-    @classmethod
-    def from_v1(cls, *, data: Mapping[str, Any]) -> CalComWebhook:
-        return cls(
-            id=str(data["id"]),
-            subscriber_url=str(data.get("subscriberUrl") or ""),
-            triggers=tuple(data.get("eventTriggers") or ()),
-            active=None,
-            secret=None,
-            payload_template=data.get("payloadTemplate") or None,
-            event_type_id=data.get("eventTypeId"),
-            api_version="v1",
-        )
 
 
 # --- The client -------------------------------------------------------------------------------
@@ -397,7 +347,7 @@ class CalComClient:
         skip = 0
         for _page in range(MAX_PAGES):
             body = self.request("GET", path, params={**(params or {}), "take": take, "skip": skip})
-            items = _v2_data(body=body, method="GET", path=path)
+            items = v2_data(body=body, method="GET", path=path)
             if not isinstance(items, list):
                 raise CalComBadResponseError(
                     "expected a list in `data`", status=200, method="GET", path=path
@@ -411,89 +361,6 @@ class CalComClient:
             method="GET",
             path=path,
         )
-
-    # -- webhooks --------------------------------------------------------------------------
-
-    def list_webhooks(self, *, api_version: ApiVersion = "v2") -> list[CalComWebhook]:
-        """Every webhook of the API key's user. Raises CalComNotFoundError when the instance
-        has no such API (self-hosted Cal.com without API v2 answers 404)."""
-        if api_version == "v2":
-            return [CalComWebhook.from_v2(data=item) for item in self.paginate("/v2/webhooks")]
-        body = self.request("GET", "/v1/webhooks")
-        items = body.get("webhooks") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise CalComBadResponseError(
-                "expected {webhooks: [...]}", status=200, method="GET", path="/v1/webhooks"
-            )
-        return [CalComWebhook.from_v1(data=item) for item in items]
-
-    def create_webhook(
-        self,
-        *,
-        subscriber_url: str,
-        triggers: tuple[str, ...] | list[str],
-        active: bool,
-        secret: str | None,
-        payload_template: str | None = None,
-        api_version: ApiVersion = "v2",
-    ) -> CalComWebhook:
-        if api_version == "v2":
-            payload: dict[str, Any] = {
-                "subscriberUrl": subscriber_url,
-                "triggers": list(triggers),
-                "active": active,
-                "payloadTemplate": payload_template,
-            }
-            if secret:
-                payload["secret"] = secret
-            body = self.request("POST", "/v2/webhooks", json=payload)
-            return CalComWebhook.from_v2(
-                data=_v2_data(body=body, method="POST", path="/v2/webhooks")
-            )
-        # v1's schema is strict: only send keys it knows, and no nulls it might not accept.
-        payload = {
-            "subscriberUrl": subscriber_url,
-            "eventTriggers": list(triggers),
-            "active": active,
-        }
-        if secret:
-            payload["secret"] = secret
-        if payload_template:
-            payload["payloadTemplate"] = payload_template
-        body = self.request("POST", "/v1/webhooks", json=payload)
-        return CalComWebhook.from_v1(data=_v1_item(body=body, method="POST", path="/v1/webhooks"))
-
-    def update_webhook(
-        self,
-        *,
-        webhook_id: str,
-        changes: Mapping[str, Any],
-        api_version: ApiVersion = "v2",
-    ) -> CalComWebhook:
-        """PATCH a webhook. `changes` uses our field names: subscriber_url, triggers, active,
-        secret, payload_template; they are renamed to the API version's own names."""
-        names = {
-            "subscriber_url": "subscriberUrl",
-            "triggers": "triggers" if api_version == "v2" else "eventTriggers",
-            "active": "active",
-            "secret": "secret",
-            "payload_template": "payloadTemplate",
-        }
-        unknown = set(changes) - set(names)
-        if unknown:
-            raise ValueError(f"unknown webhook fields: {sorted(unknown)}")
-        payload = {
-            names[field]: list(value) if field == "triggers" else value
-            for field, value in changes.items()
-        }
-        path = f"/{api_version}/webhooks/{path_segment(value=webhook_id)}"
-        body = self.request("PATCH", path, json=payload)
-        if api_version == "v2":
-            return CalComWebhook.from_v2(data=_v2_data(body=body, method="PATCH", path=path))
-        return CalComWebhook.from_v1(data=_v1_item(body=body, method="PATCH", path=path))
-
-    def delete_webhook(self, *, webhook_id: str, api_version: ApiVersion = "v2") -> None:
-        self.request("DELETE", f"/{api_version}/webhooks/{path_segment(value=webhook_id)}")
 
     # -- internals -------------------------------------------------------------------------
 
@@ -595,18 +462,10 @@ def _connection_not_established(exc: requests.RequestException) -> bool:
     return False
 
 
-def _v2_data(*, body: Any, method: str, path: str) -> Any:
+def v2_data(*, body: Any, method: str, path: str) -> Any:
+    """The `data` of an API v2 answer, or CalComBadResponseError when the answer has none."""
     if not isinstance(body, dict) or "data" not in body:
         raise CalComBadResponseError(
             "expected {status: 'success', data: ...}", status=200, method=method, path=path
         )
     return body["data"]
-
-
-def _v1_item(*, body: Any, method: str, path: str) -> Mapping[str, Any]:
-    item = body.get("webhook") if isinstance(body, dict) else None
-    if not isinstance(item, dict):
-        raise CalComBadResponseError(
-            "expected {webhook: {...}}", status=200, method=method, path=path
-        )
-    return item

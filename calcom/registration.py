@@ -1,23 +1,19 @@
-"""Registering VANI's webhook endpoint with Cal.com (business logic of `register_calcom_webhooks`).
+"""The registration plan for VANI's Cal.com webhook: what we want, and what to change. Pure.
 
-The flow is: decide what we want (`build_desired_webhook`, which refuses unsafe URLs), read what
-Cal.com has (`fetch_webhooks`, API v2 with a fallback to API v1 for self-hosted instances),
-compare the two (`plan_registration`, pure), and write the difference (`apply_registration_plan`).
-Only the webhook whose subscriber URL is ours is ever changed or deleted.
+No I/O and no settings: the caller (`webhooks.subscription`) reads settings and Cal.com's list
+of webhooks and passes them in, with the set of triggers VANI acts on.
 
-Which signing secret we register (`webhook_signing_secret`):
-- production (`ENVIRONMENT=production`): `CAL_COM_WEBHOOK_SECRET_PROD` when it is set, otherwise
-  `CAL_COM_WEBHOOK_SECRET`; with neither set we refuse to register;
-- development: `CAL_COM_WEBHOOK_SECRET` (may be empty: the webhook is then registered unsigned
-  and its existing secret, if any, is left alone).
-The receiver accepts deliveries signed with either secret, which is what makes rotation safe.
+- `parse_triggers` validates an operator's trigger list against the catalogue;
+- `check_subscriber_url` applies the environment safety rules to the URL Cal.com should call;
+- `desired_webhook` puts those together into the `DesiredWebhook` (plus warnings);
+- `plan_registration` compares it with Cal.com's webhooks and says what to write. Only the
+  webhook whose subscriber URL is ours is ever part of a plan.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-import logging
 import re
 import socket
 from collections.abc import Sequence
@@ -26,21 +22,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
-from meetings.status_mapping import HANDLED_TRIGGERS
+from calcom.api.webhooks import CalComWebhook
 from calcom.triggers import CALCOM_TRIGGER_EVENTS, ORGANIZATION_ONLY_TRIGGERS
-from calcom.api.client import (
-    ApiVersion,
-    CalComClient,
-    CalComConflictError,
-    CalComError,
-    CalComNotFoundError,
-    CalComWebhook,
-    redact,
-)
-
-logger = logging.getLogger(__name__)
 
 # Host names that never resolve on the public internet, so Cal.com's cloud cannot deliver there.
 NON_PUBLIC_HOST_SUFFIXES = ("localhost", "local", "localdomain", "internal", "lan", "home.arpa")
@@ -72,20 +55,13 @@ class DesiredWebhook:
     active: bool = True
 
 
-def default_subscriber_url() -> str:
-    return settings.PUBLIC_BASE_URL.rstrip("/") + settings.WEBHOOK_PATH
-
-
-def default_triggers() -> tuple[str, ...]:
-    """Every trigger the service handles that Cal.com lets us subscribe to."""
-    return tuple(trigger for trigger in HANDLED_TRIGGERS if trigger in CALCOM_TRIGGER_EVENTS)
-
-
-def webhook_signing_secret() -> tuple[str, str]:
-    """(secret, name of the setting it came from); see the module docstring for the rule."""
-    if settings.IS_PRODUCTION and settings.CAL_COM_WEBHOOK_SECRET_PROD:
-        return settings.CAL_COM_WEBHOOK_SECRET_PROD, "CAL_COM_WEBHOOK_SECRET_PROD"
-    return settings.CAL_COM_WEBHOOK_SECRET, "CAL_COM_WEBHOOK_SECRET"
+def subscribable_triggers(*, handled_triggers: Sequence[str]) -> tuple[str, ...]:
+    """The handled triggers (in their order) that Cal.com lets a user webhook subscribe to."""
+    return tuple(
+        trigger
+        for trigger in handled_triggers
+        if trigger in CALCOM_TRIGGER_EVENTS and trigger not in ORGANIZATION_ONLY_TRIGGERS
+    )
 
 
 def parse_triggers(*, raw: str) -> tuple[str, ...]:
@@ -113,7 +89,12 @@ def parse_triggers(*, raw: str) -> tuple[str, ...]:
 
 
 def check_subscriber_url(
-    *, subscriber_url: str, is_production: bool, has_secret: bool, api_url: str
+    *,
+    subscriber_url: str,
+    is_production: bool,
+    environment: str,
+    has_secret: bool,
+    api_url: str,
 ) -> tuple[str, ...]:
     """Apply the environment safety rules; return warnings, raise RegistrationRefusedError.
 
@@ -121,6 +102,7 @@ def check_subscriber_url(
     private, link-local or otherwise non-public address, and a signing secret. Development only
     warns, e.g. when the URL looks like a production one (https on a public host), because
     re-pointing production's webhook from a laptop is the mistake we want to catch.
+    `environment` only names the environment in that warning.
     """
     parsed = urlsplit(subscriber_url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -152,7 +134,7 @@ def check_subscriber_url(
     if parsed.scheme == "https" and not not_public:
         warnings.append(
             f"{subscriber_url} looks like a production URL (https, public host) but "
-            f"ENVIRONMENT={settings.ENVIRONMENT}; make sure you mean to point Cal.com here"
+            f"ENVIRONMENT={environment}; make sure you mean to point Cal.com here"
         )
     if urlsplit(api_url).hostname == "api.cal.com" and (parsed.scheme != "https" or not_public):
         warnings.append(
@@ -206,32 +188,42 @@ def _literal_ip_address(*, host: str) -> ipaddress.IPv4Address | ipaddress.IPv6A
     return None
 
 
-def build_desired_webhook(
+def desired_webhook(
     *,
-    subscriber_url: str | None = None,
-    triggers: Sequence[str] | None = None,
+    subscriber_url: str,
+    triggers: Sequence[str] | None,
+    handled_triggers: Sequence[str],
+    secret: str,
+    secret_setting: str,
+    is_production: bool,
+    environment: str,
+    api_url: str,
 ) -> tuple[DesiredWebhook, tuple[str, ...]]:
-    """Our target configuration from settings (and the command's overrides), plus warnings.
+    """Our target configuration, plus warnings for the operator.
 
-    Raises RegistrationRefusedError before anything is sent to Cal.com.
+    `triggers` None means every handled trigger Cal.com accepts. Raises RegistrationRefusedError
+    (from `check_subscriber_url`) when the URL must not be registered.
     """
-    url = subscriber_url or default_subscriber_url()
-    secret, secret_setting = webhook_signing_secret()
     warnings = check_subscriber_url(
-        subscriber_url=url,
-        is_production=settings.IS_PRODUCTION,
+        subscriber_url=subscriber_url,
+        is_production=is_production,
+        environment=environment,
         has_secret=bool(secret),
-        api_url=settings.CAL_COM_API_URL,
+        api_url=api_url,
     )
-    chosen_triggers = tuple(triggers) if triggers else default_triggers()
-    unhandled = [trigger for trigger in chosen_triggers if trigger not in HANDLED_TRIGGERS]
+    chosen_triggers = (
+        tuple(triggers)
+        if triggers
+        else subscribable_triggers(handled_triggers=handled_triggers)
+    )
+    unhandled = [trigger for trigger in chosen_triggers if trigger not in handled_triggers]
     if unhandled:
         warnings += (
             f"VANI does not act on {', '.join(unhandled)}; "
             "those deliveries are recorded and ignored",
         )
     desired = DesiredWebhook(
-        subscriber_url=url,
+        subscriber_url=subscriber_url,
         triggers=chosen_triggers,
         secret=secret,
         secret_setting=secret_setting,
@@ -239,34 +231,7 @@ def build_desired_webhook(
     return desired, warnings
 
 
-# --- What Cal.com has -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WebhookListing:
-    api_version: ApiVersion
-    webhooks: tuple[CalComWebhook, ...]
-
-
-def fetch_webhooks(*, client: CalComClient) -> WebhookListing:
-    """All of the account's webhooks; API v2, or API v1 when the instance has no API v2."""
-    try:
-        return WebhookListing(
-            api_version="v2", webhooks=tuple(client.list_webhooks(api_version="v2"))
-        )
-    except CalComNotFoundError:
-        # Self-hosted Cal.com without the separate API v2 app. (Cal.com's cloud shut v1 down in
-        # April 2026, so there the v2 answer is final.)
-        logger.warning("Cal.com API v2 answered 404 on /v2/webhooks; falling back to API v1")
-    try:
-        return WebhookListing(
-            api_version="v1", webhooks=tuple(client.list_webhooks(api_version="v1"))
-        )
-    except CalComNotFoundError as exc:
-        raise RegistrationError(
-            f"neither /v2/webhooks nor /v1/webhooks exists at {client.api_url} "
-            "(is CAL_COM_API_URL the Cal.com API origin?)"
-        ) from exc
+# --- Finding our webhook ----------------------------------------------------------------------
 
 
 def same_subscriber_url(first: str, second: str) -> bool:
@@ -443,126 +408,3 @@ def _near_miss_warnings(
 
 def _yes_no(value: bool) -> str:
     return "true" if value else "false"
-
-
-# --- Writing it -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RegistrationOutcome:
-    api_version: ApiVersion
-    plan: RegistrationPlan
-    webhook: CalComWebhook | None  # as Cal.com has it now (None: dry run of a create)
-    applied: bool
-
-
-def apply_registration_plan(
-    *, client: CalComClient, plan: RegistrationPlan, api_version: ApiVersion
-) -> CalComWebhook | None:
-    """Write the plan: one POST, one PATCH, or nothing."""
-    if plan.action is PlanAction.CREATE:
-        return client.create_webhook(
-            subscriber_url=plan.desired.subscriber_url,
-            triggers=plan.desired.triggers,
-            active=plan.desired.active,
-            secret=plan.desired.secret or None,
-            api_version=api_version,
-        )
-    if plan.action is PlanAction.UPDATE:
-        assert plan.webhook is not None
-        return client.update_webhook(
-            webhook_id=plan.webhook.id, changes=plan.update_fields, api_version=api_version
-        )
-    return plan.webhook
-
-
-def register_webhook(
-    *, client: CalComClient, desired: DesiredWebhook, dry_run: bool
-) -> RegistrationOutcome:
-    """Make Cal.com's webhook for our URL match `desired` (or only plan it, on a dry run)."""
-    listing = fetch_webhooks(client=client)
-    plan = plan_registration(existing_webhooks=listing.webhooks, desired=desired)
-    if dry_run or not plan.writes:
-        return RegistrationOutcome(
-            api_version=listing.api_version, plan=plan, webhook=plan.webhook, applied=False
-        )
-    try:
-        webhook = apply_registration_plan(client=client, plan=plan, api_version=listing.api_version)
-    except CalComConflictError:
-        if plan.action is not PlanAction.CREATE:
-            raise
-        # Someone (or a create whose answer we lost) registered the URL since we listed: plan
-        # again against the fresh list, once, and update that webhook instead.
-        listing = fetch_webhooks(client=client)
-        plan = plan_registration(existing_webhooks=listing.webhooks, desired=desired)
-        if plan.action is PlanAction.CREATE:
-            raise RegistrationError(
-                f"Cal.com says a webhook for {desired.subscriber_url} already exists, "
-                "but it is not in this API key's list of webhooks"
-            ) from None
-        webhook = apply_registration_plan(client=client, plan=plan, api_version=listing.api_version)
-    return RegistrationOutcome(
-        api_version=listing.api_version, plan=plan, webhook=webhook, applied=plan.writes
-    )
-
-
-@dataclass(frozen=True)
-class DeletionOutcome:
-    api_version: ApiVersion
-    webhooks: tuple[CalComWebhook, ...]  # the webhooks that pointed at our URL
-    applied: bool
-
-
-def delete_our_webhooks(
-    *, client: CalComClient, subscriber_url: str, dry_run: bool
-) -> DeletionOutcome:
-    """Delete every webhook pointing at `subscriber_url`; other webhooks are never touched."""
-    listing = fetch_webhooks(client=client)
-    ours = find_our_webhooks(webhooks=listing.webhooks, subscriber_url=subscriber_url)
-    if not dry_run:
-        for hook in ours:
-            client.delete_webhook(webhook_id=hook.id, api_version=listing.api_version)
-    return DeletionOutcome(
-        api_version=listing.api_version, webhooks=tuple(ours), applied=not dry_run and bool(ours)
-    )
-
-
-# --- One-line status for startup_status -------------------------------------------------------
-
-
-def describe_registration(*, timeout_seconds: float = 3.0) -> str:
-    """One line on whether Cal.com delivers to us, e.g.
-    "Cal.com webhook: registered (active, 12 triggers) at https://…/api/webhooks/cal-com".
-
-    Never raises and never retries: it is a status line, not a health check.
-    """
-    prefix = "Cal.com webhook: "
-    try:
-        if not settings.CAL_COM_API_KEY:
-            return prefix + "CAL_COM_API_KEY not set"
-        subscriber_url = default_subscriber_url()
-        client = CalComClient.from_settings(timeout_seconds=timeout_seconds, max_retries=0)
-        listing = fetch_webhooks(client=client)
-        ours = find_our_webhooks(webhooks=listing.webhooks, subscriber_url=subscriber_url)
-        if not ours:
-            return f"{prefix}not registered at {subscriber_url}"
-        webhook = ours[0]
-        if webhook.active is None:
-            state = "active unknown on API v1"
-        else:
-            state = "active" if webhook.active else "INACTIVE"
-        details = f"{state}, {len(webhook.triggers)} triggers"
-        missing = [t for t in default_triggers() if t not in webhook.triggers]
-        if missing:
-            details += f", missing {', '.join(missing)}"
-        return f"{prefix}registered ({details}) at {subscriber_url}"
-    except CalComError as exc:
-        reason = exc.message if exc.status is None else f"HTTP {exc.status}: {exc.message}"
-        return f"{prefix}could not check: {_one_line(reason)}"
-    except Exception as exc:  # a status line must never break the caller
-        return f"{prefix}could not check: {_one_line(f'{type(exc).__name__}: {exc}')}"
-
-
-def _one_line(text: str) -> str:
-    api_key = getattr(settings, "CAL_COM_API_KEY", "")
-    return redact(" ".join(str(text).split()), secrets=(api_key,))[:300]
