@@ -152,7 +152,7 @@ CAL_COM_WEBHOOK_SECRET = env.str("CAL_COM_WEBHOOK_SECRET", default="")
 CAL_COM_WEBHOOK_SECRET_PROD = env.str("CAL_COM_WEBHOOK_SECRET_PROD", default="")
 CAL_COM_API_KEY = env.str("CAL_COM_API_KEY", default="")
 CAL_COM_API_URL = env.str("CAL_COM_API_URL", default="https://api.cal.com").rstrip("/")
-# Cal.com API client (webhooks/calcom_api.py): per-request timeout in seconds, retries of
+# Cal.com API client (calcom/api/client.py): per-request timeout in seconds, retries of
 # 429/5xx/network failures, and the first backoff delay in seconds (doubled on each retry).
 CAL_COM_API_TIMEOUT = env.float("CAL_COM_API_TIMEOUT", default=10.0)
 CAL_COM_API_MAX_RETRIES = env.int("CAL_COM_API_MAX_RETRIES", default=3)

@@ -150,7 +150,9 @@ def apply_registration_plan(
         assert plan.webhook is not None
         return update_webhook(
             client=client,
-            webhook_id=plan.webhook.id, changes=plan.update_fields, api_version=api_version
+            webhook_id=plan.webhook.id,
+            changes=plan.update_fields,
+            api_version=api_version,
         )
     return plan.webhook
 
