@@ -13,7 +13,7 @@ from calcom.samples import (
     new_sample_booking,
     post_sample_webhook,
 )
-from webhooks.services import webhook_secrets
+from webhooks.ingest import webhook_secrets
 
 
 class Command(BaseCommand):
