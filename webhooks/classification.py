@@ -46,6 +46,8 @@ def classify_body(*, raw_body: bytes, content_type: str) -> ClassifiedBody:
         return ClassifiedBody(kind=BodyKind.PING, reason=PING_REASON, event=parsed)
     if parsed.trigger not in KNOWN_TRIGGERS:
         return ClassifiedBody(
-            kind=BodyKind.UNKNOWN_TRIGGER, reason=f"unknown trigger {parsed.trigger!r}", event=parsed
+            kind=BodyKind.UNKNOWN_TRIGGER,
+            reason=f"unknown trigger {parsed.trigger!r}",
+            event=parsed,
         )
     return ClassifiedBody(kind=BodyKind.EVENT, event=parsed)

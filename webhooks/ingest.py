@@ -122,7 +122,8 @@ def record_rejected_delivery(
     )
     log_fields(
         logger=logger, level=logging.WARNING, what="webhook rejected", event_id=event.pk,
-        outcome=event.status, signature=signature_result, client=client_ip, size=body_size, cause=reason,
+        outcome=event.status, signature=signature_result, client=client_ip, size=body_size,
+        cause=reason,
     )
     return event
 

@@ -145,8 +145,8 @@ def run_claimed(*, claim: Claim) -> WebhookEvent:
             attempt.save(update_fields=["outcome", "error", "finished_at"])
     except _TakenOver:
         log_fields(
-            logger=logger, level=logging.WARNING, what="webhook processing skipped", event_id=event.pk,
-            attempt=attempt.number, via=attempt.started_via, outcome="taken over by another run",
+            logger=logger, level=logging.WARNING, what="webhook processing skipped",
+            event_id=event.pk, attempt=attempt.number, via=attempt.started_via, outcome="taken over by another run",
         )
         return WebhookEvent.objects.get(pk=event.pk)
     except Exception as exc:
@@ -283,8 +283,8 @@ def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception
         # Could not even record it (the database is gone): say what failed; the event stays
         # `processing` and the recovery sweep runs it again.
         log_fields(
-            logger=logger, level=logging.ERROR, what="webhook processing failed", event_id=event_id,
-            attempt=attempt.number, outcome="unrecorded", error=error,
+            logger=logger, level=logging.ERROR, what="webhook processing failed",
+            event_id=event_id, attempt=attempt.number, outcome="unrecorded", error=error,
         )
         raise
     log_fields(
