@@ -1,6 +1,6 @@
 """REST API over stored webhook deliveries: browse, read one, reprocess one (staff only).
 
-Thin: queries are in webhooks/api_selectors.py, reprocessing is `services.reprocess_event`, the
+Thin: queries are in webhooks/api_selectors.py, reprocessing is `webhooks.reprocessing.reprocess_event`, the
 same path the admin and the worker use.
 """
 
@@ -32,7 +32,8 @@ from api.selectors import (
 )
 from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from webhooks.selectors import event_attempts, event_status_changes
-from webhooks.services import ReprocessNotAllowed, reprocess_event
+from webhooks.processing import ReprocessNotAllowed
+from webhooks.reprocessing import reprocess_event
 
 REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"
 

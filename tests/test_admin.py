@@ -36,7 +36,8 @@ from webhooks.reprocessing import (
     selection_of_filter,
     selection_of_ids,
 )
-from webhooks.services import process_event, record_delivery
+from webhooks.ingest import record_delivery
+from webhooks.processing import process_event
 
 pytestmark = pytest.mark.django_db
 

@@ -21,7 +21,8 @@ from meetings.models import Meeting
 from tests.conftest import compact, load_payload
 from console.admin.webhook_events import DASHBOARD_CACHE_KEY
 from webhooks.models import AttemptTrigger, ProcessingAttempt, ReprocessJob, WebhookEvent
-from webhooks.services import process_event, record_delivery
+from webhooks.ingest import record_delivery
+from webhooks.processing import process_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -19,7 +19,7 @@ from meetings.models import Meeting, Target
 from tests.conftest import grant
 from tests.factories import at, booking_body
 from webhooks.models import ProcessingAttempt, SignatureResult, WebhookEvent
-from webhooks.services import record_delivery
+from webhooks.ingest import record_delivery
 
 pytestmark = pytest.mark.django_db
 

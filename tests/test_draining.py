@@ -17,9 +17,9 @@ from tests.test_ops_retries import booking_body, database_tasks, run_worker_unti
 from webhooks import draining
 from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from webhooks.recovery import recover_stuck_events
-from webhooks.services import claim_received_batch, run_claimed
+from webhooks.processing import claim_received_batch, run_claimed
 
-DRAIN_TASK = "webhooks.tasks.drain_webhook_events"
+DRAIN_TASK = "webhooks.draining.drain_webhook_events"
 
 
 def drain_tasks():
@@ -184,7 +184,7 @@ def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(
             raise RuntimeError("the meeting table is on fire")
         return real_apply(event=event, source=source)
 
-    monkeypatch.setattr("webhooks.services.apply_calcom_event", apply_or_fail)
+    monkeypatch.setattr("webhooks.processing.apply_calcom_event", apply_or_fail)
     ids = [deliver(body).json()["event_id"] for body in bodies]
     assert draining.drain_received_events() == 3
     events = {event.pk: event for event in WebhookEvent.objects.filter(pk__in=ids)}
@@ -192,7 +192,7 @@ def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(
     failed = events[ids[1]]
     assert "on fire" in failed.last_error and failed.next_attempt_at is not None
     # Its retry is a task of its own, due later (django-tasks-db defers it).
-    retry = DBTaskResult.objects.get(task_path="webhooks.tasks.process_webhook_event")
+    retry = DBTaskResult.objects.get(task_path="webhooks.processing.process_webhook_event")
     assert retry.args_kwargs["kwargs"] == {"event_id": ids[1], "via": "retry"}
     assert retry.run_after == failed.next_attempt_at
     assert not Meeting.objects.filter(cal_event_id=poisoned_uid).exists()  # rolled back whole
@@ -233,7 +233,7 @@ def test_a_batch_sends_its_hit_notifications_with_one_task(deliver, database_tas
     assert draining.drain_received_events() == 3
     rows = Notification.objects.order_by("id")
     assert rows.count() == 3
-    [task] = DBTaskResult.objects.filter(task_path="notifications.tasks.send_notifications_task")
+    [task] = DBTaskResult.objects.filter(task_path="notifications.services.send_notifications_task")
     assert task.args_kwargs["kwargs"] == {"notification_ids": [row.pk for row in rows]}
     # Due now, so it runs in line with drain tasks (which all have a due time), not after them.
     assert task.run_after <= timezone.now()

@@ -98,12 +98,12 @@ def test_a_lone_surrogate_becomes_the_replacement_character(deliver):
 
 def test_a_parser_failure_still_stores_the_delivery_as_unusable(deliver, monkeypatch, caplog):
     """Whatever the parser does wrong, the signed bytes are kept and the answer is a 400."""
-    from webhooks import services
+    from webhooks import classification
 
     def broken_parser(root):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(services, "parse_event", broken_parser)
+    monkeypatch.setattr(classification, "parse_event", broken_parser)
     raw = compact(booking_created())
     response = deliver(raw)
     assert response.status_code == 400

@@ -172,7 +172,7 @@ def test_requested_then_rejected(deliver):
 
 
 def test_force_reprocess_gives_the_same_state(deliver):
-    from webhooks.services import reprocess_event
+    from webhooks.reprocessing import reprocess_event
 
     deliver(booking_body("BOOKING_CREATED", uid="A", created=at(0), start=at(1000)))
     deliver(booking_body("BOOKING_CANCELLED", uid="A", created=at(20)))

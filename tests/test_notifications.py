@@ -30,7 +30,7 @@ from notifications.services import (
 from tests.conftest import WEBHOOK_URL, compact, load_payload
 from tests.notification_servers import SlackServer, SmtpServer
 from webhooks.models import WebhookEvent, WebhookEventStatus
-from webhooks.services import reprocess_event
+from webhooks.reprocessing import reprocess_event
 from calcom.signatures import sign_body
 
 PAID_UID = "Hn4Tq8Wc2Zb7Rk5Lp1Xs9D"  # the BOOKING_PAID sample's booking
@@ -391,7 +391,7 @@ def test_retry_is_deferred_on_a_backend_that_supports_it(smtp, hit_settings, tar
 
     assert sent.status == NotificationStatus.PENDING and sent.next_attempt_at is not None
     retry = DBTaskResult.objects.exclude(pk=first.pk).get()
-    assert retry.task_path == "notifications.tasks.send_notifications_task"
+    assert retry.task_path == "notifications.services.send_notifications_task"
     assert retry.args_kwargs["kwargs"] == {"notification_ids": [row.pk]}
     assert retry.run_after == sent.next_attempt_at
 

@@ -24,7 +24,7 @@ from meetings.models import Meeting, MeetingStatusChange
 from tests.test_ops_retries import booking_body, database_tasks, run_worker_until_idle  # noqa: F401
 from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from webhooks.recovery import recover_stuck_events
-from webhooks.services import ProcessingMode, _claim
+from webhooks.processing import ProcessingMode, _claim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

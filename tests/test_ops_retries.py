@@ -20,7 +20,8 @@ from meetings.models import Meeting, MeetingStatusChange
 from webhooks.models import AttemptTrigger, WebhookEvent, WebhookEventStatus
 from calcom.samples import build_sample_webhook_body, new_sample_booking
 from webhooks.recovery import recover_stuck_events
-from webhooks.services import reprocess_event, retry_delay
+from webhooks.reprocessing import reprocess_event
+from webhooks.retries import retry_delay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

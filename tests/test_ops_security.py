@@ -417,8 +417,8 @@ def test_json_log_format_puts_the_fields_in_json_keys(deliver):
 
 def test_log_format_json_setting_configures_the_console():
     emit = (
-        "import django, logging; django.setup(); from webhooks.services import log_fields; "
-        "log_fields(level=logging.WARNING, what='webhook probe', event_id=7, cause='two words')"
+        "import django, logging; django.setup(); from common.logfields import log_fields; "
+        "log_fields(logger=logging.getLogger('webhooks'), level=logging.WARNING, what='webhook probe', event_id=7, cause='two words')"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vani.settings", "LOG_FORMAT": "json"}
     result = subprocess.run(
@@ -485,7 +485,7 @@ def test_a_huge_declared_length_is_413_not_a_false_outage(client, webhook_secret
     ],
 )
 def test_header_masking_covers_every_credential_like_name(name, masked):
-    from webhooks.services import mask_headers
+    from webhooks.ingest import mask_headers
 
     stored = mask_headers(headers={name: "leak_me_value"})[name]
     assert stored == ("***" if masked else "leak_me_value")
@@ -508,7 +508,7 @@ def test_credential_headers_are_masked_on_a_stored_delivery(deliver):
 @pytest.mark.django_db
 def test_refused_headers_are_capped_with_a_marker(client, webhook_secret, settings):
     """Unsigned, each request could store ~760 KB of headers (100 fields of 8 KB)."""
-    from webhooks.services import HEADERS_CUT_MARKER
+    from webhooks.ingest import HEADERS_CUT_MARKER
 
     settings.REJECTED_HEADERS_CAP_BYTES = 4096
     stuffing = {f"HTTP_X_JUNK_{index}": "j" * 8000 for index in range(100)}

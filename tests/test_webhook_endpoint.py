@@ -147,7 +147,7 @@ def test_processing_failure_is_stored_and_answered_200(deliver, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("meeting store exploded")
 
-    monkeypatch.setattr("webhooks.services.apply_calcom_event", broken)
+    monkeypatch.setattr("webhooks.processing.apply_calcom_event", broken)
     response = deliver(load_payload("BOOKING_CREATED"))
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
@@ -204,7 +204,7 @@ def test_production_backend_answers_before_processing_with_a_drain_task_queued(d
     assert response.status_code == 200 and response.json()["status"] == "received"
     event = WebhookEvent.objects.get()
     task = DBTaskResult.objects.get()  # committed together with the event
-    assert task.status == "READY" and task.task_path == "webhooks.tasks.drain_webhook_events"
+    assert task.status == "READY" and task.task_path == "webhooks.draining.drain_webhook_events"
     assert task.run_after > event.received_at  # due a moment later, shared with what follows
     assert event.status == "received" and not Meeting.objects.exists()
     deliver(load_payload("BOOKING_CREATED"))  # a duplicate queues nothing

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +26,8 @@ from urllib.parse import quote
 
 import requests
 from django.conf import settings
+
+from common.backoff import backoff_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -434,8 +435,7 @@ class CalComClient:
 
     def _backoff_delay(self, *, attempt: int) -> float:
         # Exponential with jitter so that parallel clients do not retry in lockstep.
-        base = self.backoff_seconds * (2**attempt)
-        return base * (0.5 + random.random() / 2)
+        return backoff_seconds(retry=attempt, base=self.backoff_seconds)
 
     def _retry_after_delay(self, *, response: requests.Response) -> float | None:
         value = response.headers.get("Retry-After")

@@ -1,7 +1,7 @@
 """The webhook console: browse, search and reprocess events; bulk jobs; a health dashboard.
 
 Thin by design: filtering and searching are selectors (webhooks/selectors.py), reprocessing is
-webhooks/reprocessing.py over webhooks.services. What lives here is request handling and
+webhooks/reprocessing.py. What lives here is request handling and
 presentation, written so that every list page costs a constant, small number of indexed
 queries on a table of millions of rows.
 """
@@ -50,7 +50,8 @@ from webhooks.reprocessing import (
     selection_of_filter,
     selection_of_ids,
 )
-from webhooks.services import NEVER_PROCESSED, mask_headers
+from webhooks.ingest import mask_headers
+from webhooks.processing import NEVER_PROCESSED
 
 REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"
 DASHBOARD_CACHE_KEY = "webhooks:admin-dashboard:daily-counts"
@@ -446,7 +447,9 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
         selected_ids = [int(v) for v in request.POST.getlist(ACTION_CHECKBOX_NAME) if v.isdigit()]
         if not select_across and len(selected_ids) <= self.list_per_page:
             summary = reprocess_events(
-                event_ids=queryset.values_list("id", flat=True), user=request.user, force=force
+                event_ids=sorted(queryset.values_list("id", flat=True)),
+                user=request.user,
+                force=force,
             )
             self._report_summary(request, summary, force=force)
             return None

@@ -13,7 +13,7 @@ from calcom.samples import (
     post_sample_webhook,
 )
 from calcom.triggers import DELIVERABLE_TRIGGERS
-from webhooks.services import webhook_secrets
+from webhooks.ingest import webhook_secrets
 
 
 class Command(BaseCommand):
