@@ -9,35 +9,20 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from meetings.models import Meeting, Target
-from tests.conftest import grant
-from tests.factories import at, booking_body
+from tests.support.bodies import at, booking_body
+from tests.support.users import grant
 from webhooks.models import ProcessingAttempt, SignatureResult, WebhookEvent
 from webhooks.services import record_delivery
 
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counters():
-    # DRF keeps throttle history in the cache; user ids repeat between tests.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-
-
-
-
 
 
 def token_for(user) -> str:

@@ -12,7 +12,6 @@ import yaml
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.staticfiles import finders
-from django.core.cache import cache
 from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 from openapi_core import OpenAPI
@@ -21,22 +20,15 @@ from rest_framework.test import APIClient
 
 from api import urls as urls_api
 from meetings.models import Meeting, Target
-from tests.calcom_booking_stub import EVENT_TYPE_ID, calcom_bookings  # noqa: F401 (fixture)
-from tests.conftest import grant
-from tests.factories import at, booking_body
+from tests.support.fake_calcom import EVENT_TYPE_ID
+from tests.support.bodies import at, booking_body
+from tests.support.users import grant
 from webhooks.models import WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
 User = get_user_model()
 DOC_ROUTES = {"api-schema", "api-docs"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle_counters():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +143,7 @@ def test_meeting_and_target_answers_match_the_schema(check, admin_client, stored
     check(admin_client.post("/api/targets/", {"email": "NEW@prospect.example"}, format="json"))
 
 
-def test_schedule_answers_match_the_schema(check, admin_client, calcom_bookings, stored):
+def test_schedule_answers_match_the_schema(check, admin_client, calcom_server, calcom_settings, stored):
     start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
     body = {
         "start": start.isoformat(),
@@ -162,7 +154,7 @@ def test_schedule_answers_match_the_schema(check, admin_client, calcom_bookings,
     assert check(admin_client.post("/api/meetings/schedule", body, format="json")).status_code == 201
     refused = check(admin_client.post("/api/meetings/schedule", body, format="json"))
     assert refused.status_code == 502  # the slot is taken now
-    elsewhere = calcom_bookings.add_booking(
+    elsewhere = calcom_server.add_booking(
         start=start + timedelta(hours=3), attendee_email="walk-in@example.org"
     )
     linked = check(admin_client.post(

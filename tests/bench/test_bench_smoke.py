@@ -15,7 +15,8 @@ from meetings.models import Meeting
 from webhooks.models import SignatureResult, WebhookEvent, WebhookEventStatus
 from calcom.signatures import verify_signature
 
-from .conftest import WEBHOOK_URL, is_postgres
+from tests.support.db import is_postgres
+from tests.support.delivery import WEBHOOK_URL
 
 
 @pytest.fixture

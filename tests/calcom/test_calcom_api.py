@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from tests.calcom_stub_server import CalComStubServer, StubResponse
-from tests.conftest_calcom import calcom_server, calcom_settings, calcom_unreachable_url  # noqa: F401
+from tests.support.fake_calcom import FakeCalCom, StubResponse
 from calcom.api.client import (
     MAX_RETRY_AFTER_SECONDS,
     CalComAuthError,
@@ -27,7 +26,7 @@ from calcom.api.client import (
 URL = "https://hooks.example.com/api/webhooks/cal-com"
 
 
-def make_client(server: CalComStubServer, **overrides) -> tuple[CalComClient, list[float]]:
+def make_client(server: FakeCalCom, **overrides) -> tuple[CalComClient, list[float]]:
     """A client for the stub that records its backoff sleeps instead of sleeping."""
     sleeps: list[float] = []
     options = {

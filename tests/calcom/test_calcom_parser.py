@@ -4,7 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.conftest import PAYLOADS_DIR, compact, load_payload
+from calcom.samples import PAYLOADS_DIR
+from tests.support.bodies import compact, load_payload
 from calcom.parsing import UnusableBody, decode_body, parse_datetime, parse_event
 
 SAMPLES = sorted(p.stem for p in PAYLOADS_DIR.glob("*.json"))

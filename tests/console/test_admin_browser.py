@@ -6,19 +6,17 @@ then it fails. Screenshots of the main pages go to test-artifacts/.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import re
-import zlib
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 
 from meetings.models import Meeting
-from tests.conftest import compact, load_payload
+from tests.support.bodies import booking_body, compact
+from tests.support.live import PROJECT_DIR
 from console.admin.webhook_events import DASHBOARD_CACHE_KEY
 from webhooks.models import AttemptTrigger, ProcessingAttempt, ReprocessJob, WebhookEvent
 from webhooks.services import process_event, record_delivery
@@ -30,7 +28,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = PROJECT_DIR / "test-artifacts"
 PASSWORD = "a-long-test-password-42"
 
 
@@ -95,16 +93,6 @@ def log_in(page, live_server, username: str) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     click_and_wait(page, "input[type=submit]")
-
-
-def booking_body(trigger: str, *, uid: str, created: str, **extra) -> dict:
-    body = copy.deepcopy(load_payload("BOOKING_CREATED"))
-    body["triggerEvent"] = trigger
-    body["createdAt"] = created
-    body["payload"]["uid"] = uid
-    body["payload"]["bookingId"] = zlib.crc32(uid.encode())  # one Cal.com booking per uid
-    body["payload"].update(extra)
-    return body
 
 
 def failed_event(*, uid: str, created: str) -> WebhookEvent:

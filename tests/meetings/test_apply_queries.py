@@ -19,7 +19,7 @@ from meetings.selectors import (
     target_for_emails,
 )
 from meetings.services import apply_calcom_event
-from tests.factories import at, booking_body
+from tests.support.bodies import at, booking_body
 from calcom.parsing import parse_event
 
 pytestmark = pytest.mark.django_db

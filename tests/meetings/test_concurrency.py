@@ -7,8 +7,8 @@ from django.db import connections
 from django.test import Client
 
 from meetings.models import Meeting
-from tests.conftest import WEBHOOK_URL, compact
-from tests.factories import at, booking_body
+from tests.support.bodies import at, booking_body, compact
+from tests.support.delivery import WEBHOOK_URL
 from webhooks.models import WebhookEvent
 from calcom.signatures import sign_body
 
@@ -79,7 +79,7 @@ def test_event_waiting_on_a_meeting_that_a_merge_deletes_applies_to_the_survivor
     from django.db import transaction
 
     from meetings.services import apply_calcom_event
-    from tests.test_schedule import _race
+    from tests.support.db import race
     from calcom.parsing import parse_event
 
     # Two halves of one chain, each created on its own (the reschedule was late).
@@ -114,7 +114,7 @@ def test_event_waiting_on_a_meeting_that_a_merge_deletes_applies_to_the_survivor
         finally:
             connections.close_all()
 
-    _race(holder=merge_and_hold, holder_ready=merged, waiter=pay_through_the_old_uid,
+    race(holder=merge_and_hold, holder_ready=merged, waiter=pay_through_the_old_uid,
           release=release)
 
     assert errors == []

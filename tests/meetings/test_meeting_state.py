@@ -3,7 +3,7 @@
 import pytest
 
 from meetings.models import BookingUid, Meeting, Target
-from tests.factories import at, booking_body, meeting_ended_body, no_show_body
+from tests.support.bodies import at, booking_body, meeting_ended_body, no_show_body
 from webhooks.models import WebhookEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -152,7 +152,7 @@ def test_target_is_linked_by_attendee_email_case_insensitively(deliver):
 
 
 def test_recording_links_are_stored(deliver):
-    from tests.conftest import load_payload
+    from tests.support.bodies import load_payload
 
     deliver(load_payload("BOOKING_CREATED"))
     deliver(load_payload("RECORDING_TRANSCRIPTION_GENERATED"))

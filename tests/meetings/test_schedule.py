@@ -4,31 +4,28 @@ made elsewhere, and racing the booking's own webhooks (one meeting, whatever the
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from rest_framework.test import APIClient
 
 from calcom.api.bookings import BOOKINGS_API_VERSION, CalComBooking, fetch_booking
 from meetings.models import Meeting, MeetingStatusChange, Target
 from meetings.services import apply_calcom_event, store_calcom_booking
-from tests.calcom_booking_stub import EVENT_TYPE_ID, calcom_bookings  # noqa: F401 (fixture)
-from tests.conftest import STAFF_API_PERMISSIONS, WEBHOOK_URL, compact, grant
-from tests.factories import booking_body
+from tests.support.bodies import booking_body, compact
+from tests.support.db import race
+from tests.support.delivery import WEBHOOK_URL
+from tests.support.fake_calcom import EVENT_TYPE_ID
+from tests.support.users import STAFF_API_PERMISSIONS, grant
 from calcom.parsing import parse_event
 from calcom.api.client import CalComClient, InvalidPathSegment
 from webhooks.models import WebhookEvent
 from calcom.signatures import sign_body
 
 SCHEDULE_URL = "/api/meetings/schedule"
-
-
-
-
 
 
 @pytest.fixture
@@ -78,14 +75,14 @@ def created_webhook_body(*, booking: dict, created: datetime) -> dict:
 
 
 def test_schedule_books_through_calcom_and_stores_the_meeting_under_the_booking_uid(
-    staff_client, calcom_bookings, calcom_server, target
+    staff_client, calcom_server, calcom_settings, target
 ):
     start = future(72)
     body = schedule_body(start=start, target=target)
     response = staff_client.post(SCHEDULE_URL, body, format="json")
 
     assert response.status_code == 201, response.content
-    [call] = calcom_bookings.requests
+    [call] = calcom_server.booking_requests
     assert (call.method, call.path) == ("POST", "/v2/bookings")
     assert call.headers["cal-api-version"] == BOOKINGS_API_VERSION == "2024-08-13"
     assert call.headers["authorization"] == f"Bearer {calcom_server.api_key}"
@@ -96,7 +93,7 @@ def test_schedule_books_through_calcom_and_stores_the_meeting_under_the_booking_
             "name": "Jane Prospect", "email": "jane@prospect.example", "timeZone": "Europe/London"
         },
     }
-    [booking] = calcom_bookings.bookings.values()
+    [booking] = calcom_server.bookings.values()
     meeting = Meeting.objects.get()
     assert meeting.cal_event_id == booking["uid"] == response.json()["cal_event_id"]
     assert meeting.cal_booking_id == booking["id"]
@@ -113,7 +110,7 @@ def test_schedule_books_through_calcom_and_stores_the_meeting_under_the_booking_
 
 
 def test_schedule_without_target_links_the_target_with_the_attendee_email(
-    staff_client, calcom_bookings, target
+    staff_client, calcom_server, calcom_settings, target
 ):
     response = staff_client.post(SCHEDULE_URL, schedule_body(), format="json")
     assert response.status_code == 201
@@ -130,12 +127,12 @@ def test_schedule_without_target_links_the_target_with_the_attendee_email(
     ],
 )
 def test_calcom_refusal_or_failure_answers_502_with_calcoms_message_and_stores_nothing(
-    staff_client, calcom_bookings, calcom_server, target, prepare, calcom_status, message
+    staff_client, calcom_server, calcom_settings, target, prepare, calcom_status, message
 ):
     start = future(24)
     body = schedule_body(start=start, target=target)
     if prepare == "taken":
-        calcom_bookings.add_booking(start=start)
+        calcom_server.add_booking(start=start)
     elif prepare == "unknown_event_type":
         body["event_type_id"] = 999
     else:
@@ -146,7 +143,7 @@ def test_calcom_refusal_or_failure_answers_502_with_calcoms_message_and_stores_n
     assert response.status_code == 502
     assert response.json() == {"detail": message, "calcom_status": calcom_status}
     assert not Meeting.objects.exists() and not MeetingStatusChange.objects.exists()
-    assert len(calcom_bookings.requests) == 1
+    assert len(calcom_server.booking_requests) == 1
 
 
 def test_unreachable_calcom_answers_502_without_a_status(
@@ -181,39 +178,39 @@ def test_missing_api_key_answers_502_naming_the_setting(staff_client, calcom_set
     ],
 )
 def test_invalid_input_answers_400_naming_the_fields_and_calls_nobody(
-    staff_client, calcom_bookings, body, fields
+    staff_client, calcom_server, calcom_settings, body, fields
 ):
     response = staff_client.post(SCHEDULE_URL, body, format="json")
     assert response.status_code == 400
     assert set(response.json()) == fields
-    assert calcom_bookings.requests == []
+    assert calcom_server.booking_requests == []
     assert not Meeting.objects.exists()
 
 
-def test_invalid_attendee_answers_400_naming_the_nested_fields(staff_client, calcom_bookings):
+def test_invalid_attendee_answers_400_naming_the_nested_fields(staff_client, calcom_server, calcom_settings):
     body = schedule_body(
         attendee={"name": "", "email": "not-an-address", "time_zone": "Mars/Olympus"}
     )
     response = staff_client.post(SCHEDULE_URL, body, format="json")
     assert response.status_code == 400
     assert set(response.json()["attendee"]) == {"name", "email", "time_zone"}
-    assert calcom_bookings.requests == []
+    assert calcom_server.booking_requests == []
 
 
 # --- Linking a booking made elsewhere ------------------------------------------------------------
 
 
 def test_link_fetches_an_unknown_booking_by_uid_and_stores_it(
-    staff_client, calcom_bookings, target
+    staff_client, calcom_server, calcom_settings, target
 ):
-    booking = calcom_bookings.add_booking(start=future(30), attendee_email="other@person.example")
+    booking = calcom_server.add_booking(start=future(30), attendee_email="other@person.example")
 
     response = staff_client.post(
         SCHEDULE_URL, {"booking_uid": booking["uid"], "target_id": target.pk}, format="json"
     )
 
     assert response.status_code == 201, response.content
-    [call] = calcom_bookings.requests
+    [call] = calcom_server.booking_requests
     assert (call.method, call.path) == ("GET", f"/v2/bookings/{booking['uid']}")
     assert call.headers["cal-api-version"] == "2024-08-13"
     meeting = Meeting.objects.get()
@@ -222,7 +219,7 @@ def test_link_fetches_an_unknown_booking_by_uid_and_stores_it(
 
 
 def test_link_of_a_known_booking_does_not_ask_calcom(
-    staff_client, calcom_bookings, deliver_now, target
+    staff_client, calcom_server, calcom_settings, deliver_now, target
 ):
     # Known through its webhooks only: created as A, rescheduled to B.
     deliver_now(
@@ -238,12 +235,12 @@ def test_link_of_a_known_booking_does_not_ask_calcom(
         )
         assert response.status_code == 200
         assert response.json()["id"] == meeting.pk and response.json()["cal_event_id"] == "LINK-B"
-    assert calcom_bookings.requests == []
+    assert calcom_server.booking_requests == []
     meeting.refresh_from_db()
     assert meeting.target == target and meeting.status == "scheduled"
 
 
-def test_link_of_a_booking_calcom_does_not_know_answers_502(staff_client, calcom_bookings):
+def test_link_of_a_booking_calcom_does_not_know_answers_502(staff_client, calcom_server, calcom_settings):
     response = staff_client.post(SCHEDULE_URL, {"booking_uid": "nope"}, format="json")
     assert response.status_code == 502
     assert response.json() == {
@@ -254,18 +251,18 @@ def test_link_of_a_booking_calcom_does_not_know_answers_502(staff_client, calcom
 
 
 @pytest.mark.parametrize("uid", [".", "..", "odd uid/with?chars", "a/../b", "%2e%2e", "x\x00y"])
-def test_fetch_booking_refuses_a_uid_that_is_not_one_path_segment(calcom_bookings, uid):
-    calcom_bookings.add_booking(start=future())
+def test_fetch_booking_refuses_a_uid_that_is_not_one_path_segment(calcom_server, calcom_settings, uid):
+    calcom_server.add_booking(start=future())
     with pytest.raises(InvalidPathSegment):
         fetch_booking(uid=uid)
-    assert calcom_bookings.server.requests == []
+    assert calcom_server.requests == []
 
 
-def test_fetch_booking_accepts_calcom_uid_shapes(calcom_bookings):
+def test_fetch_booking_accepts_calcom_uid_shapes(calcom_server, calcom_settings):
     for uid in ("bFJeNb2uX8ANpT3JL5EsXm", "7f0c2b0e-3c1d-4a55-9e0b-2f6f3b1c9a10", "a.b_c~d"):
-        booking = calcom_bookings.add_booking(start=future(), uid=uid)
+        booking = calcom_server.add_booking(start=future(), uid=uid)
         assert fetch_booking(uid=booking["uid"]).uid == uid
-    assert [call.path for call in calcom_bookings.requests] == [
+    assert [call.path for call in calcom_server.booking_requests] == [
         "/v2/bookings/bFJeNb2uX8ANpT3JL5EsXm",
         "/v2/bookings/7f0c2b0e-3c1d-4a55-9e0b-2f6f3b1c9a10",
         "/v2/bookings/a.b_c~d",
@@ -274,16 +271,16 @@ def test_fetch_booking_accepts_calcom_uid_shapes(calcom_bookings):
 
 @pytest.mark.parametrize("uid", [".", "..", "../bookings", "a/b", "a?b=c"])
 def test_link_of_a_dot_or_path_like_uid_answers_400_and_asks_calcom_nothing(
-    staff_client, calcom_bookings, uid
+    staff_client, calcom_server, calcom_settings, uid
 ):
-    calcom_bookings.add_booking(start=future())
+    calcom_server.add_booking(start=future())
 
     response = staff_client.post(SCHEDULE_URL, {"booking_uid": uid}, format="json")
 
     assert response.status_code == 400, response.content
     assert set(response.json()) == {"booking_uid"}
     # Above all, never the account's booking list (`/v2/bookings` after URL normalisation).
-    assert calcom_bookings.server.requests == []
+    assert calcom_server.requests == []
     assert not Meeting.objects.exists()
 
 
@@ -302,7 +299,7 @@ def test_webhook_ids_are_checked_before_they_go_into_a_path(calcom_settings, cal
 
 @pytest.mark.django_db(transaction=True)
 def test_webhook_delivered_before_the_schedule_answer_updates_the_same_meeting(
-    calcom_bookings, live_server, webhook_secret
+    calcom_server, calcom_settings, live_server, webhook_secret
 ):
     """Cal.com may deliver BOOKING_CREATED before it answers the booking request."""
     target = Target.objects.create(email="jane@prospect.example")
@@ -326,7 +323,7 @@ def test_webhook_delivered_before_the_schedule_answer_updates_the_same_meeting(
         )
         answers.append(answer.status_code)
 
-    calcom_bookings.before_answer = deliver_webhook_first
+    calcom_server.before_answer = deliver_webhook_first
     response = client.post(SCHEDULE_URL, schedule_body(target=target), format="json")
 
     assert answers == [200]
@@ -343,11 +340,11 @@ def test_webhook_delivered_before_the_schedule_answer_updates_the_same_meeting(
 
 
 def test_webhook_delivered_after_the_schedule_answer_updates_the_same_meeting(
-    staff_client, calcom_bookings, deliver_now, target
+    staff_client, calcom_server, calcom_settings, deliver_now, target
 ):
     response = staff_client.post(SCHEDULE_URL, schedule_body(target=target), format="json")
     assert response.status_code == 201
-    [booking] = calcom_bookings.bookings.values()
+    [booking] = calcom_server.bookings.values()
     created = datetime.now(UTC).replace(microsecond=0)
 
     answer = deliver_now(created_webhook_body(booking=booking, created=created))
@@ -398,35 +395,6 @@ def test_a_schedule_answer_never_moves_a_meeting_backwards(db, target):
 # --- Concurrent races (PostgreSQL row locks and unique indexes) ----------------------------------
 
 
-def _race(*, holder, holder_ready: threading.Event, waiter, release: threading.Event) -> None:
-    """Run `holder` until it holds its lock, start `waiter`, wait until PostgreSQL shows the
-    waiter blocked on that lock, then let the holder commit."""
-    first = threading.Thread(target=holder)
-    first.start()
-    assert holder_ready.wait(10)
-    second = threading.Thread(target=waiter)
-    second.start()
-    _wait_for_lock_waiter()
-    release.set()
-    first.join(15)
-    second.join(15)
-
-
-def _wait_for_lock_waiter(timeout: float = 10.0) -> None:
-    """Until some session of this database waits on a lock (the blocked insert)."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("no session ever waited on a lock")
-
-
 def _booking_answer(uid: str) -> CalComBooking:
     return CalComBooking(
         uid=uid, booking_id=4242, status="accepted", title="From the API", start=future(30),
@@ -466,7 +434,7 @@ def test_webhook_committing_first_while_the_api_inserts_gives_one_meeting():
         finally:
             connections.close_all()
 
-    _race(holder=webhook_transaction, holder_ready=inserted, waiter=api_store, release=release)
+    race(holder=webhook_transaction, holder_ready=inserted, waiter=api_store, release=release)
 
     assert errors == []
     [stored] = results
@@ -514,7 +482,7 @@ def test_api_committing_first_while_the_webhook_inserts_gives_one_meeting(webhoo
         finally:
             connections.close_all()
 
-    _race(holder=api_transaction, holder_ready=stored_event, waiter=deliver_webhook, release=release)
+    race(holder=api_transaction, holder_ready=stored_event, waiter=deliver_webhook, release=release)
 
     assert errors == []
     assert [answer["status"] for answer in answers] == ["processed"]

@@ -27,8 +27,9 @@ from notifications.services import (
     send_due_notifications,
     send_notification,
 )
-from tests.conftest import WEBHOOK_URL, compact, load_payload
-from tests.notification_servers import SlackServer, SmtpServer
+from tests.support.bodies import compact, load_payload
+from tests.support.delivery import WEBHOOK_URL
+from tests.support.notification_servers import SlackServer, SmtpServer
 from webhooks.models import WebhookEvent, WebhookEventStatus
 from webhooks.services import reprocess_event
 from calcom.signatures import sign_body

@@ -1,10 +1,21 @@
-"""A local stand-in for Cal.com's management API, for tests (nothing may call api.cal.com).
+"""A local fake of Cal.com's API for tests (nothing may call api.cal.com): webhooks AND bookings.
 
-`CalComStubServer` is a stdlib `ThreadingHTTPServer` on 127.0.0.1 (a free port) that answers
-like Cal.com does (shapes from /work/shared/calcom/API.md): API v2 (`Authorization: Bearer`,
-`{status, data}`, take/skip paging, Nest-style errors) and the legacy API v1 (`?apiKey=`,
-`{webhooks: [...]}`, `{message}` errors, no `active`/`secret` in answers). State is in memory;
-every request is logged (`server.requests`) so tests can assert on method, path and body.
+`FakeCalCom` is a stdlib `ThreadingHTTPServer` on 127.0.0.1 (a free port) that answers like
+Cal.com does: API v2 (`Authorization: Bearer`, `{status, data}`, take/skip paging, Nest-style
+errors) and the legacy API v1 (`?apiKey=`, `{webhooks: [...]}`, `{message}` errors, no
+`active`/`secret` in answers). State is in memory; every request is logged (`server.requests`)
+so tests can assert on method, path and body. Tests get one through the `calcom_server` fixture
+(tests/conftest.py); `calcom_settings` points the Django settings at it.
+
+Webhooks: `/v2/webhooks` and `/v1/webhooks` (list, get, create, update, delete); `add_webhook`
+seeds a row.
+
+Bookings (`cal-api-version: 2024-08-13` shapes: `start`/`end`, `attendees`, `hosts`, lower-case
+`status`): `POST /v2/bookings` and `GET /v2/bookings/{uid}`, with Nest-style errors for a missing
+or other version header, a body that fails validation, an unknown event type, or a slot already
+taken. `add_booking` seeds one made elsewhere (Cal.com's booking page); `before_answer` (a
+callable taking the stored booking) runs after a booking is stored and before the answer is
+sent: tests use it to deliver the booking's webhook first, as Cal.com can.
 
 Switches: `v2_enabled = False` makes every /v2 path answer 404 (self-hosted without API v2),
 `v1_enabled = False` does the same for /v1 (Cal.com's cloud since April 2026),
@@ -12,9 +23,10 @@ Switches: `v2_enabled = False` makes every /v2 path answer 404 (self-hosted with
 `response_delay_seconds` slows every answer down (timeouts).
 
 Extending: routes are a table of (method, path regex, handler, auth). Add one with
-`server.add_route("POST", r"/v2/bookings", handler)` or, for every server, with the `@route`
-decorator on a subclass method. A handler gets the `StubRequest` (with `user_id` set after
-authentication) and the regex match, and returns a `StubResponse`.
+`server.add_route("POST", r"/v2/bookings", handler)` (checked before the built-in ones) or, for
+every server, with the `@route` decorator on a subclass method. A handler gets the server, the
+`StubRequest` (with `user_id` set after authentication) and the regex match, and returns a
+`StubResponse`.
 """
 
 from __future__ import annotations
@@ -26,12 +38,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from webhooks.registration import CALCOM_TRIGGER_EVENTS
+from django.utils.crypto import get_random_string
+
+from calcom.triggers import CALCOM_TRIGGER_EVENTS
 
 Auth = Literal["v2", "v1", "none"]
 
@@ -52,6 +66,16 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 DEFAULT_API_KEY = "cal_test_0123456789abcdef"
 DEFAULT_USER_ID = 1234
+
+BOOKINGS_API_VERSION = "2024-08-13"
+EVENT_TYPE_ID = 1180342
+HOST = {
+    "id": 4821,
+    "name": "Alex Rivera",
+    "email": "alex.rivera@example.com",
+    "username": "alexrivera",
+    "timeZone": "America/New_York",
+}
 
 
 @dataclass
@@ -87,7 +111,7 @@ class RecordedRequest:
         return self.method in WRITE_METHODS
 
 
-Handler = Callable[["CalComStubServer", StubRequest, re.Match], StubResponse]
+Handler = Callable[["FakeCalCom", StubRequest, re.Match], StubResponse]
 
 
 @dataclass(frozen=True)
@@ -99,7 +123,7 @@ class Route:
 
 
 def route(method: str, pattern: str, *, auth: Auth = "v2") -> Callable[[Handler], Handler]:
-    """Mark a `CalComStubServer` method as the handler of `method pattern` (full match)."""
+    """Mark a `FakeCalCom` method as the handler of `method pattern` (full match)."""
 
     def mark(handler: Handler) -> Handler:
         handler._stub_route = (method.upper(), pattern, auth)  # type: ignore[attr-defined]
@@ -143,12 +167,15 @@ def v1_error(*, status: int, message: str) -> StubResponse:
     return StubResponse(status, {"message": message})
 
 
-class CalComStubServer:
+class FakeCalCom:
     """In-memory Cal.com API on a background thread. Use `start()`/`stop()` or `with`."""
 
     def __init__(self, *, api_keys: dict[str, int] | None = None) -> None:
         self.api_keys: dict[str, int] = dict(api_keys or {DEFAULT_API_KEY: DEFAULT_USER_ID})
         self.webhooks: dict[str, dict[str, Any]] = {}  # id → stored row (database field names)
+        self.event_types: dict[int, int] = {EVENT_TYPE_ID: 30}  # event type id → length in minutes
+        self.bookings: dict[str, dict[str, Any]] = {}  # uid → booking as the API shows it
+        self.before_answer: Callable[[dict[str, Any]], None] | None = None
         self.requests: list[RecordedRequest] = []
         self.v2_enabled = True
         self.v1_enabled = True
@@ -176,7 +203,7 @@ class CalComStubServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> CalComStubServer:
+    def start(self) -> FakeCalCom:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_request_handler(self))
         self._httpd.daemon_threads = True
         # A short poll interval keeps stop() (which waits for one poll) fast for per-test servers.
@@ -195,7 +222,7 @@ class CalComStubServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> CalComStubServer:
+    def __enter__(self) -> FakeCalCom:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -255,6 +282,32 @@ class CalComStubServer:
     @property
     def write_requests(self) -> list[RecordedRequest]:
         return [request for request in self.requests if request.is_write]
+
+    @property
+    def booking_requests(self) -> list[RecordedRequest]:
+        return [request for request in self.requests if request.path.startswith("/v2/bookings")]
+
+    def add_booking(
+        self,
+        *,
+        start: datetime,
+        attendee_name: str = "Jane Prospect",
+        attendee_email: str = "jane@prospect.example",
+        status: str = "accepted",
+        uid: str = "",
+    ) -> dict[str, Any]:
+        """A booking made elsewhere (Cal.com's booking page): stored without a request."""
+        booking = self._booking(
+            uid=uid or get_random_string(22),
+            start=start,
+            length=self.event_types[EVENT_TYPE_ID],
+            event_type_id=EVENT_TYPE_ID,
+            attendee={"name": attendee_name, "email": attendee_email, "timeZone": "Europe/London"},
+            status=status,
+        )
+        with self._lock:
+            self.bookings[booking["uid"]] = booking
+        return booking
 
     def clear_log(self) -> None:
         with self._lock:
@@ -513,6 +566,70 @@ class CalComStubServer:
             del self.webhooks[row["id"]]
         return StubResponse(200, {"message": f"Webhook with id: {row['id']} deleted successfully"})
 
+    # -- API v2 bookings -------------------------------------------------------------------
+
+    @route("POST", r"/v2/bookings")
+    def v2_create_booking(self, request: StubRequest, match: re.Match) -> StubResponse:
+        version_problem = _check_bookings_version(request=request)
+        if version_problem:
+            return version_problem
+        problems = _validate_booking(body=request.body)
+        if problems:
+            return v2_error(
+                status=400, code="BadRequestException", message=problems, path=request.path
+            )
+        body = request.body
+        length = self.event_types.get(body["eventTypeId"])
+        if length is None:
+            return v2_error(
+                status=404,
+                code="NotFoundException",
+                message=f"Event type with id={body['eventTypeId']} was not found.",
+                path=request.path,
+            )
+        start = _parse_time(body["start"])
+        with self._lock:
+            taken = any(
+                b["start"] == _booking_time(start) and b["eventTypeId"] == body["eventTypeId"]
+                and b["status"] != "cancelled"
+                for b in self.bookings.values()
+            )
+            if taken:
+                return v2_error(
+                    status=400,
+                    code="BadRequestException",
+                    message="User either already has booking at this time or is not available",
+                    path=request.path,
+                )
+            booking = self._booking(
+                uid=get_random_string(22),
+                start=start,
+                length=length,
+                event_type_id=body["eventTypeId"],
+                attendee=body["attendee"],
+                status="accepted",
+            )
+            self.bookings[booking["uid"]] = booking
+        if self.before_answer is not None:
+            self.before_answer(booking)
+        return StubResponse(201, {"status": "success", "data": booking})
+
+    @route("GET", r"/v2/bookings/(?P<uid>[^/]+)")
+    def v2_get_booking(self, request: StubRequest, match: re.Match) -> StubResponse:
+        version_problem = _check_bookings_version(request=request)
+        if version_problem:
+            return version_problem
+        uid = unquote(match["uid"])  # Nest decodes path parameters
+        booking = self.bookings.get(uid)
+        if booking is None:
+            return v2_error(
+                status=404,
+                code="NotFoundException",
+                message=f"Booking with uid={uid} was not found in the database",
+                path=request.path,
+            )
+        return StubResponse(200, {"status": "success", "data": booking})
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _user_webhooks(self, *, user_id: int | None) -> list[dict[str, Any]]:
@@ -536,6 +653,52 @@ class CalComStubServer:
         if row["userId"] != request.user_id:
             return v1_error(status=403, message="Forbidden")
         return row
+
+    def _booking(
+        self,
+        *,
+        uid: str,
+        start: datetime,
+        length: int,
+        event_type_id: int,
+        attendee: dict[str, Any],
+        status: str,
+    ) -> dict[str, Any]:
+        now = _booking_time(datetime.now(UTC))
+        video = f"https://app.cal.com/video/{uid}"
+        return {
+            "id": 100_000 + len(self.bookings) + 1,
+            "uid": uid,
+            "title": f"30 Min Meeting between {HOST['name']} and {attendee['name']}",
+            "description": "",
+            "hosts": [HOST],
+            "status": status,
+            "cancellationReason": None,
+            "start": _booking_time(start),
+            "end": _booking_time(start + timedelta(minutes=length)),
+            "duration": length,
+            "eventTypeId": event_type_id,
+            "eventType": {"id": event_type_id, "slug": f"{length}min"},
+            "meetingUrl": video,
+            "location": video,
+            "absentHost": False,
+            "createdAt": now,
+            "updatedAt": now,
+            "metadata": {},
+            "rating": None,
+            "icsUid": f"{uid}@Cal.com",
+            "attendees": [
+                {
+                    "name": attendee["name"],
+                    "email": attendee["email"],
+                    "timeZone": attendee["timeZone"],
+                    "language": "en",
+                    "absent": False,
+                }
+            ],
+            "guests": [],
+            "bookingFieldsResponses": {"name": attendee["name"], "email": attendee["email"]},
+        }
 
 
 # --- shapes and validation ----------------------------------------------------------------------
@@ -633,12 +796,56 @@ def _v1_validate(*, body: Any, partial: bool) -> str:
     return ""
 
 
+def _check_bookings_version(*, request: StubRequest) -> StubResponse | None:
+    # Bookings shapes differ per version; ours are 2024-08-13's, so insist on it.
+    if request.headers.get("cal-api-version") != BOOKINGS_API_VERSION:
+        return v2_error(
+            status=400,
+            code="BadRequestException",
+            message=f"cal-api-version must be {BOOKINGS_API_VERSION} for these shapes",
+            path=request.path,
+        )
+    return None
+
+
+def _validate_booking(*, body: Any) -> list[str]:
+    """class-validator on CreateBookingInput_2024_08_13 (the fields we use)."""
+    if not isinstance(body, dict):
+        return ["body must be a JSON object"]
+    problems = []
+    if not isinstance(body.get("start"), str) or _parse_time(body["start"]) is None:
+        problems.append("start must be a valid ISO 8601 date string")
+    elif not body["start"].endswith("Z"):
+        problems.append("start must be in UTC (end with Z)")
+    if not isinstance(body.get("eventTypeId"), int):
+        problems.append("eventTypeId must be an integer number")
+    attendee = body.get("attendee")
+    if not isinstance(attendee, dict):
+        problems.append("attendee must be an object")
+    else:
+        for name in ("name", "email", "timeZone"):
+            if not isinstance(attendee.get(name), str) or not attendee[name]:
+                problems.append(f"attendee.{name} should not be empty")
+    return problems
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _booking_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 # --- HTTP plumbing ------------------------------------------------------------------------------
 
 _INVALID_JSON = object()
 
 
-def _make_request_handler(server: CalComStubServer) -> type[BaseHTTPRequestHandler]:
+def _make_request_handler(server: FakeCalCom) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         # HTTP/1.0: one request per connection, so stopping the server never waits on keep-alive.
         protocol_version = "HTTP/1.0"

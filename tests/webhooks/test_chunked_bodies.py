@@ -6,20 +6,17 @@ chunked delivery was refused 401 "does not match" and stored with body_size 0.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.conftest import TEST_SECRET
-from tests.test_ops_outage import PROJECT_DIR, REQUEST_TIMEOUT, live_gunicorn, sample_body
 from calcom.signatures import sign_body
-
-WEBHOOK = "/api/webhooks/cal-com"
+from tests.support.bodies import fresh_raw_body as sample_body
+from tests.support.delivery import TEST_SECRET
+from tests.support.delivery import WEBHOOK_URL as WEBHOOK
+from tests.support.live import REQUEST_TIMEOUT, live_gunicorn, migrate
 MAX_BODY = 4096
 
 
@@ -29,15 +26,7 @@ def gunicorn(tmp_path_factory):
     whatever the database), with a small body limit."""
     database = tmp_path_factory.mktemp("chunked") / "db.sqlite3"
     database_url = f"sqlite:///{database}"
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    migrate(database_url=database_url)
     with live_gunicorn(database_url=database_url, WEBHOOK_MAX_BODY_BYTES=str(MAX_BODY)) as base:
         yield base, database
 

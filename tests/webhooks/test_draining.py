@@ -13,7 +13,8 @@ from django_tasks_db.models import DBTaskResult
 
 from meetings.models import Meeting, MeetingStatus
 from notifications.models import Notification
-from tests.test_ops_retries import booking_body, database_tasks, run_worker_until_idle  # noqa: F401
+from tests.support.bodies import fresh_booking_body as booking_body
+from tests.support.tasks import run_worker_until_idle
 from webhooks import draining
 from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from webhooks.recovery import recover_stuck_events
@@ -292,7 +293,8 @@ def test_two_real_workers_drain_interleaved_bookings_to_the_state_each_booking_e
 ):
     from bench.bodies import booking_lifecycles
     from meetings.models import BookingUid
-    from tests.test_ops_recovery import database_url, start_worker, wait_until
+    from tests.support.db import database_url
+    from tests.support.live import start_worker, wait_until
 
     prefix = f"drain{time.time_ns() % 10**9}x"
     deliveries = booking_lifecycles(events=300, run_prefix=prefix)

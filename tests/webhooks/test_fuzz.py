@@ -10,25 +10,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.cache import cache
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from meetings.status_mapping import KNOWN_TRIGGERS
-from tests.conftest import TEST_SECRET, WEBHOOK_URL
+from tests.support.delivery import TEST_SECRET, WEBHOOK_URL
 from calcom.parsing import CalComEvent, UnusableBody, decode_body, parse_event
 from webhooks.models import WebhookEvent, WebhookEventStatus
 from calcom.signatures import sign_body
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Refusal counters live in the cache for a minute: start and leave each test with none,
-    so refusals here never push a later test over WEBHOOK_REJECTED_LIMIT_PER_MINUTE."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 FUZZ = hypothesis_settings(

@@ -14,17 +14,15 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.pg_cluster import free_port
-from tests.test_ops_endpoints import samples
-from tests.test_ops_outage import post_signed, sample_body
-from tests.conftest import TEST_SECRET
+from tests.support.bodies import fresh_raw_body as sample_body
+from tests.support.delivery import TEST_SECRET
+from tests.support.live import PROJECT_DIR, free_port, live_process, migrate, post_signed
+from tests.support.metrics import samples
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 CONFIG = PROJECT_DIR / "deploy" / "gunicorn.conf.py"
 BODY_TIMEOUT = 3  # seconds; the recipe's default is 10
 COUNT_200 = ("vani_webhook_ingest_seconds_count", (("code", "200"),))
@@ -34,10 +32,7 @@ COUNT_200 = ("vani_webhook_ingest_seconds_count", (("code", "200"),))
 def database_url(tmp_path_factory) -> str:
     """A migrated SQLite file of its own (whatever DATABASE_URL the suite runs on)."""
     url = "sqlite:///" + str(tmp_path_factory.mktemp("recipe") / "db.sqlite3")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=PROJECT_DIR, env={**base_env(), "DATABASE_URL": url}, check=True, timeout=120,
-    )
+    migrate(database_url=url, env=base_env())
     return url
 
 
@@ -64,42 +59,13 @@ def recipe_gunicorn(*, database_url: str, workers: int = 2, **extra_env: str):
     """`gunicorn vani.wsgi -c deploy/gunicorn.conf.py`, bound to a free local port. Yields the
     base URL, the master process and its log lines (collected as they come)."""
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "vani.wsgi", "-c", str(CONFIG),
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "info",
-        ],
-        cwd=PROJECT_DIR,
-        env={**base_env(), "DATABASE_URL": database_url, **extra_env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    log: list[str] = []
-    reader = threading.Thread(target=lambda: log.extend(server.stdout), daemon=True)
-    reader.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                reader.join(5)
-                raise RuntimeError("gunicorn did not start:\n" + "".join(log))
-            time.sleep(0.1)
+    command = [
+        sys.executable, "-m", "gunicorn", "vani.wsgi", "-c", str(CONFIG),
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "info",
+    ]
+    env = {**base_env(), "DATABASE_URL": database_url, **extra_env}
+    with live_process(command, port=port, env=env, stop_timeout=15) as (base, server, log):
         yield base, server, log
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def scrape(base: str) -> dict:

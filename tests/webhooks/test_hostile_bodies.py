@@ -10,13 +10,10 @@ import hashlib
 
 import pytest
 
-from tests.conftest import compact, load_payload
+from tests.support.bodies import MARK, compact, load_payload, with_raw
 from webhooks.models import WebhookEvent, WebhookEventStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-MARK = "@@HOSTILE@@"
-
 
 def booking_created(**payload_fields) -> dict:
     body = load_payload("BOOKING_CREATED")
@@ -28,14 +25,6 @@ def meeting_ended(**fields) -> dict:
     body = load_payload("MEETING_ENDED")
     body.update(fields)
     return body
-
-
-def with_raw(body: dict, json_text: str) -> bytes:
-    """The compact body with MARK replaced by raw JSON text (e.g. an escape no str can carry
-    through json.dumps into UTF-8, such as a lone surrogate)."""
-    raw, quoted_mark = compact(body), f'"{MARK}"'.encode()
-    assert raw.count(quoted_mark) == 1
-    return raw.replace(quoted_mark, json_text.encode())
 
 
 def with_attendee_email(email_json: str) -> bytes:

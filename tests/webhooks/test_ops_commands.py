@@ -7,14 +7,14 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
 from meetings.models import Meeting, MeetingStatusChange
-from tests.conftest import PAYLOADS_DIR, WEBHOOK_URL
-from tests.test_ops_retries import booking_body, database_tasks  # noqa: F401
+from calcom.samples import PAYLOADS_DIR
+from tests.support.bodies import fresh_booking_body as booking_body
+from tests.support.delivery import WEBHOOK_URL
 from calcom.parsing import decode_body, parse_event
 from webhooks.models import ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from calcom.samples import (
@@ -26,15 +26,6 @@ from calcom.samples import (
 
 # Transactional: deliveries are processed on commit, as in production.
 in_database = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Refusal counters live in the cache for a minute: start and leave each test with none,
-    so refusals here never push a later test over WEBHOOK_REJECTED_LIMIT_PER_MINUTE."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def run(command: str, *args: str) -> tuple[str, str]:

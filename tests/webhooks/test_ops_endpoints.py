@@ -6,34 +6,14 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_ops_retries import booking_body
+from tests.support.bodies import fresh_booking_body as booking_body
+from tests.support.live import PROJECT_DIR
+from tests.support.metrics import samples
 from webhooks.models import WebhookEvent, WebhookEventStatus
-
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Refusal counters live in the cache for a minute: start and leave each test with none,
-    so refusals here never push a later test over WEBHOOK_REJECTED_LIMIT_PER_MINUTE."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 @pytest.fixture

@@ -6,103 +6,20 @@ write nothing; once it is back the very next delivery must succeed without a res
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg2
 import pytest
 import requests
 
-from tests.conftest import TEST_SECRET
-from tests.freezable_proxy import FreezableProxy
-from tests.pg_cluster import ThrowawayCluster, free_port, postgres_bin_dir
-from calcom.samples import build_sample_webhook_body, encode_webhook_body, new_sample_booking
-from calcom.signatures import sign_body
+from tests.support.bodies import fresh_raw_body as sample_body
+from tests.support.db import database_url
+from tests.support.freezable_proxy import FreezableProxy
+from tests.support.live import REQUEST_TIMEOUT, live_gunicorn, migrate, post_signed
+from tests.support.pg_cluster import ThrowawayCluster, postgres_bin_dir
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-REQUEST_TIMEOUT = 15  # a hung request fails the test instead of hanging it
 PROMISED_SECONDS = 5  # a delivery is answered within this long, whatever the database does
-
-
-@contextmanager
-def live_gunicorn(*, database_url: str, connect_timeout: int = 2, **extra_env: str):
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DB_CONNECT_TIMEOUT": str(connect_timeout),
-        "CAL_COM_WEBHOOK_SECRET": TEST_SECRET,
-        # The production layout: the web process only stores and enqueues.
-        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
-        "ENVIRONMENT": "development",
-        "PYTHONUNBUFFERED": "1",
-        **extra_env,
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "vani.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--timeout",
-            "60",
-            "--log-level",
-            "warning",
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or its worker still booting
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start:\n{server.stdout.read()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def post_signed(base: str, body: bytes) -> requests.Response:
-    return requests.post(
-        f"{base}/api/webhooks/cal-com",
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Cal-Signature-256": sign_body(body=body, secret=TEST_SECRET),
-        },
-        timeout=REQUEST_TIMEOUT,
-    )
-
-
-def sample_body(trigger: str = "BOOKING_CREATED") -> bytes:
-    return encode_webhook_body(
-        build_sample_webhook_body(trigger=trigger, booking=new_sample_booking())
-    )
 
 
 @pytest.fixture
@@ -120,15 +37,7 @@ def cluster():
 @pytest.mark.postgres
 def test_outage_answers_503_writes_nothing_and_recovers_by_itself(cluster):
     database_url = cluster.create_database("vani_outage")
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr
+    migrate(database_url=database_url)
 
     before, during = sample_body(), sample_body("BOOKING_CANCELLED")
     with live_gunicorn(database_url=database_url) as base:
@@ -204,7 +113,6 @@ def test_database_that_goes_silent_mid_session_gets_503_in_time_and_recovers_by_
     time, and once the database answers again the same process stores the next one."""
     from django.db import connection
 
-    from tests.test_ops_recovery import database_url
     from webhooks.models import WebhookEvent
 
     params = connection.settings_dict

@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from io import StringIO
-from pathlib import Path
-from urllib.parse import quote
 
 import psycopg2
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from meetings.models import Meeting, MeetingStatusChange
-from tests.test_ops_retries import booking_body, database_tasks, run_worker_until_idle  # noqa: F401
+from tests.support.bodies import fresh_booking_body as booking_body
+from tests.support.db import a_backend_waits_for_a_lock, database_url
+from tests.support.live import start_worker, wait_until
+from tests.support.tasks import run_worker_until_idle
 from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from webhooks.recovery import recover_stuck_events
 from webhooks.services import ProcessingMode, _claim
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Refusal counters live in the cache for a minute: start and leave each test with none,
-    so refusals here never push a later test over WEBHOOK_REJECTED_LIMIT_PER_MINUTE."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def queued_tasks() -> list[str]:
@@ -154,62 +139,8 @@ def test_recover_command_runs_one_sweep(deliver, database_tasks):
 # --- A real worker killed mid-processing ----------------------------------------------------
 
 
-def database_url() -> str:
-    params = connection.settings_dict
-    credentials = quote(params["USER"] or "postgres")
-    if params.get("PASSWORD"):
-        credentials += ":" + quote(params["PASSWORD"])
-    host = params.get("HOST") or "127.0.0.1"
-    port = params.get("PORT") or 5432
-    return f"postgres://{credentials}@{host}:{port}/{params['NAME']}"
-
-
-def start_worker(url: str, **settings_env: str) -> subprocess.Popen:
-    """A real `db_worker` process on the test database (`settings_env`: more environment)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
-        "PYTHONUNBUFFERED": "1",
-        **settings_env,
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "db_worker",
-            "--no-reload",
-            "--no-startup-delay",
-            "--interval",
-            "0.1",
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_until(condition, *, timeout: float = 30.0, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.05)
-
-
 def event_status(event_id: int) -> str:
     return WebhookEvent.objects.values_list("status", flat=True).get(pk=event_id)
-
-
-def a_backend_waits_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0] > 0
 
 
 @pytest.mark.postgres

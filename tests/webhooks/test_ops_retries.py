@@ -10,30 +10,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from meetings.models import Meeting, MeetingStatusChange
+from tests.support.bodies import fresh_booking_body as booking_body
+from tests.support.tasks import run_worker_until_idle
 from webhooks.models import AttemptTrigger, WebhookEvent, WebhookEventStatus
-from calcom.samples import build_sample_webhook_body, new_sample_booking
 from webhooks.recovery import recover_stuck_events
 from webhooks.services import reprocess_event, retry_delay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FAULT = "injected fault: the audit table refuses writes"
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Refusal counters live in the cache for a minute: start and leave each test with none,
-    so refusals here never push a later test over WEBHOOK_REJECTED_LIMIT_PER_MINUTE."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def refuse_meeting_writes() -> None:
@@ -72,35 +62,6 @@ def meetings_refuse_writes():
     refuse_meeting_writes()
     yield
     allow_meeting_writes()
-
-
-@pytest.fixture
-def database_tasks(settings):
-    """The production task backend (django-tasks-db): enqueued tasks wait for a worker.
-
-    A delivery's drain task is due at once, so that a worker run right after it finds it.
-    """
-    settings.TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
-    settings.TASKS = {"default": {"BACKEND": settings.TASKS_BACKEND}}
-    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 0
-
-
-def run_worker_until_idle() -> None:
-    """The real db_worker loop, in this process, until no task is ready."""
-    Worker(
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-worker",
-        excluded_queue_names=[],
-    ).run()
-
-
-def booking_body(trigger: str = "BOOKING_CREATED", **booking_fields) -> dict:
-    return build_sample_webhook_body(trigger=trigger, booking=new_sample_booking(**booking_fields))
 
 
 @pytest.mark.parametrize("attempt_number", [1, 2, 3, 6, 40, 10_000])

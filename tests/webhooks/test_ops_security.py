@@ -9,28 +9,17 @@ import secrets
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.test import RequestFactory
 from prometheus_client import REGISTRY
 from pythonjsonlogger.json import JsonFormatter
 
-from tests.conftest import TEST_SECRET, WEBHOOK_URL
-from tests.pg_cluster import free_port
-from tests.test_ops_retries import booking_body
+from tests.support.bodies import fresh_booking_body as booking_body
+from tests.support.delivery import TEST_SECRET, WEBHOOK_URL
+from tests.support.live import PROJECT_DIR, free_port
 from webhooks.models import WebhookEvent, WebhookEventStatus
 from webhooks.views import client_ip
-
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 # --- Client address --------------------------------------------------------------------------

@@ -5,28 +5,18 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import sqlite3
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import WEBHOOK_URL, compact
-from tests.factories import at, booking_body
 from calcom.signatures import sign_body
+from tests.support.bodies import at, booking_body, compact
+from tests.support.delivery import WEBHOOK_URL
+from tests.support.live import free_port, live_process, migrate
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = "whsec_sqlite_concurrency"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -35,26 +25,11 @@ def sqlite_server(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "CAL_COM_WEBHOOK_SECRET": SECRET,
            "TASKS_BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
            "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env,
-                   check=True)
+    migrate(database_url=env["DATABASE_URL"], env=env)
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        server.kill()
-        pytest.fail("runserver did not start: " + server.stderr.read().decode())
-    yield port, db
-    server.terminate()
-    server.wait(timeout=10)
+    command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with live_process(command, port=port, env=env):
+        yield port, db
 
 
 def post(port: int, raw: bytes) -> int:

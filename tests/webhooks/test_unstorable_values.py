@@ -10,14 +10,9 @@ import pytest
 from django.db import connection
 
 from meetings.models import Meeting, MeetingStatusChange
-from tests.conftest import compact
-from tests.test_hostile_bodies import MARK, with_raw
-from tests.test_ops_retries import (  # noqa: F401  (fixtures)
-    booking_body,
-    database_tasks,
-    fresh_rate_limits,
-    run_worker_until_idle,
-)
+from tests.support.bodies import MARK, compact, with_raw
+from tests.support.bodies import fresh_booking_body as booking_body
+from tests.support.tasks import run_worker_until_idle
 from webhooks.models import AttemptOutcome, WebhookEvent, WebhookEventStatus
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -6,8 +6,10 @@ import pytest
 from django.core import checks
 
 from meetings.models import Meeting
-from tests.conftest import PAYLOADS_DIR, TEST_SECRET, WEBHOOK_URL, compact, load_payload
-from tests.test_signatures import VECTOR_BODY, VECTOR_SECRET, VECTOR_SIGNATURE
+from calcom.samples import PAYLOADS_DIR
+from tests.support.bodies import compact, load_payload
+from tests.support.delivery import TEST_SECRET, WEBHOOK_URL
+from tests.support.signing import VECTOR_BODY, VECTOR_SECRET, VECTOR_SIGNATURE
 from webhooks.models import ProcessingAttempt, SignatureResult, WebhookEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
