@@ -28,7 +28,7 @@ def drain_tasks():
 
 
 @pytest.fixture
-def delayed_drains(database_tasks, settings):  # noqa: F811
+def delayed_drains(database_tasks, settings):
     """Production timing: a delivery's drain task is due a moment after it."""
     settings.WEBHOOK_DRAIN_DELAY_SECONDS = 5
 
@@ -95,7 +95,7 @@ def test_a_delivery_that_commits_in_time_adds_no_task(deliver, delayed_drains):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_drain_claims_one_batch_oldest_first_and_queues_a_follow_up_when_it_was_full(
-    deliver, database_tasks, settings  # noqa: F811
+    deliver, database_tasks, settings
 ):
     settings.WEBHOOK_DRAIN_BATCH_SIZE = 3
     ids = [deliver(booking_body()).json()["event_id"] for _ in range(5)]
@@ -118,7 +118,7 @@ def test_a_drain_claims_one_batch_oldest_first_and_queues_a_follow_up_when_it_wa
 
 @pytest.mark.django_db(transaction=True)
 def test_a_booking_s_later_delivery_waits_until_its_earlier_one_is_applied(
-    deliver, database_tasks  # noqa: F811
+    deliver, database_tasks
 ):
     first, second = booking_body(), booking_body()
     uid = first["payload"]["uid"]
@@ -140,7 +140,7 @@ def test_a_booking_s_later_delivery_waits_until_its_earlier_one_is_applied(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_reschedule_waits_for_the_earlier_deliveries_of_the_booking_it_moves(
-    deliver, database_tasks  # noqa: F811
+    deliver, database_tasks
 ):
     old_uid = booking_body()["payload"]["uid"]
     paid = deliver(booking_body("BOOKING_PAID", uid=old_uid)).json()["event_id"]
@@ -156,7 +156,7 @@ def test_a_reschedule_waits_for_the_earlier_deliveries_of_the_booking_it_moves(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_drain_that_held_events_back_queues_a_follow_up_for_them(deliver, database_tasks):  # noqa: F811
+def test_a_drain_that_held_events_back_queues_a_follow_up_for_them(deliver, database_tasks):
     uid = booking_body()["payload"]["uid"]
     deliver(booking_body(uid=uid))
     deliver(booking_body("BOOKING_PAID", uid=uid))
@@ -172,7 +172,7 @@ def test_a_drain_that_held_events_back_queues_a_follow_up_for_them(deliver, data
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(
-    deliver, database_tasks, monkeypatch  # noqa: F811
+    deliver, database_tasks, monkeypatch
 ):
     from meetings import services as meeting_services
 
@@ -201,7 +201,7 @@ def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_claimed_event_the_recovery_sweep_took_over_is_left_to_the_new_run(
-    deliver, database_tasks  # noqa: F811
+    deliver, database_tasks
 ):
     event_id = deliver(booking_body()).json()["event_id"]
     [claim] = claim_received_batch(limit=10)
@@ -221,7 +221,7 @@ def test_a_claimed_event_the_recovery_sweep_took_over_is_left_to_the_new_run(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_sends_its_hit_notifications_with_one_task(deliver, database_tasks, settings):  # noqa: F811
+def test_a_batch_sends_its_hit_notifications_with_one_task(deliver, database_tasks, settings):
     settings.HIT_CHANNELS = ["log"]
     bookings = [booking_body() for _ in range(3)]
     for body in bookings:
@@ -244,7 +244,7 @@ def test_a_batch_sends_its_hit_notifications_with_one_task(deliver, database_tas
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_claims_skip_each_others_events_instead_of_waiting(deliver, database_tasks):  # noqa: F811
+def test_concurrent_claims_skip_each_others_events_instead_of_waiting(deliver, database_tasks):
     ids = sorted(deliver(booking_body()).json()["event_id"] for _ in range(8))
     first_half_locked = threading.Event()
     claim_done = threading.Event()
@@ -289,7 +289,7 @@ def test_drain_settings_are_checked_at_startup(settings, batch_size, delay, expe
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_real_workers_drain_interleaved_bookings_to_the_state_each_booking_ended_in(
-    deliver, database_tasks  # noqa: F811
+    deliver, database_tasks
 ):
     from bench.bodies import booking_lifecycles
     from meetings.models import BookingUid
