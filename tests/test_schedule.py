@@ -15,7 +15,8 @@ from rest_framework.test import APIClient
 
 from calcom.api.bookings import BOOKINGS_API_VERSION, CalComBooking, fetch_booking
 from meetings.models import Meeting, MeetingStatusChange, Target
-from meetings.services import apply_calcom_event, store_calcom_booking
+from meetings.services.apply import apply_calcom_event
+from meetings.services.bookings import store_calcom_booking
 from tests.calcom_booking_stub import EVENT_TYPE_ID, calcom_bookings  # noqa: F401 (fixture)
 from tests.conftest import STAFF_API_PERMISSIONS, WEBHOOK_URL, compact, grant
 from tests.factories import booking_body

@@ -22,7 +22,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from meetings.models import Meeting
-from meetings.services import apply_calcom_event
+from meetings.services.apply import apply_calcom_event
 from meetings.status_mapping import BOOKING_TRIGGERS, KNOWN_TRIGGERS
 
 from calcom.parsing import CalComEvent, UnusableBody, decode_body, parse_event

@@ -1,6 +1,6 @@
 """Meetings and targets in the admin: find a meeting by any uid of its chain, read its timeline.
 
-Meetings are written by Cal.com webhooks (meetings/services.py); here staff only link a target.
+Meetings are written by Cal.com webhooks (meetings/services/apply.py); here staff only link a target.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from console.admin.webhook_events import EstimatedCountPaginator, badge, event_l
 
 from meetings import selectors as meeting_selectors
 from meetings.models import Meeting, MeetingStatus, PaymentStatus, Target
-from meetings.services import link_target
+from meetings.services.targets import link_target
 
 MEETING_STATUS_COLOURS = {
     MeetingStatus.SCHEDULED: "#2563eb",
