@@ -19,7 +19,7 @@ from django.core.cache import cache
 
 from meetings.models import Meeting
 from tests.conftest import compact, load_payload
-from console.admin.webhook_events import DASHBOARD_CACHE_KEY
+from console.dashboard import DASHBOARD_CACHE_KEY
 from webhooks.models import AttemptTrigger, ProcessingAttempt, ReprocessJob, WebhookEvent
 from webhooks.services import process_event, record_delivery
 
