@@ -22,7 +22,7 @@ from meetings.status_mapping import STATUS_TABLE
 from notifications.models import Notification
 from tests.conftest import compact, load_payload
 from webhooks import selectors
-from devtools.demo_data import AlreadySeeded, seed_demo_data
+from devtools.demo.seeding import AlreadySeeded, seed_demo_data
 from webhooks.models import (
     AttemptTrigger,
     ProcessingAttempt,
