@@ -1,4 +1,4 @@
-"""Query-string filters of the meetings API (django-filter: invalid values answer 400)."""
+"""Query-string filters of the API's lists (django-filter: invalid values answer 400)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
 
 from meetings.models import Meeting, MeetingStatus, Target
+from api.selectors import webhook_events_for_booking_uid
 from meetings.selectors import meeting_ids_for_booking
 from vani.datetimes import storable_moment
+from webhooks.models import WebhookEvent, WebhookEventStatus
 
 
 class StorableIsoDateTimeField(IsoDateTimeField):
@@ -57,3 +59,27 @@ class MeetingFilter(django_filters.FilterSet):
     ) -> QuerySet[Meeting]:
         # Two indexed lookups (current uid, BookingUid aliases) instead of a join with OR.
         return queryset.filter(id__in=meeting_ids_for_booking(uids=[value]))
+
+
+class WebhookEventFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=WebhookEventStatus.choices)
+    trigger = django_filters.CharFilter(field_name="trigger_event", label="Cal.com trigger.")
+    booking_uid = django_filters.CharFilter(
+        method="filter_booking_uid",
+        label="A booking uid: events of that booking's whole reschedule chain.",
+    )
+    received_after = StorableIsoDateTimeFilter(
+        field_name="received_at", lookup_expr="gte", label="Received at or after (ISO 8601)."
+    )
+    received_before = StorableIsoDateTimeFilter(
+        field_name="received_at", lookup_expr="lt", label="Received before (ISO 8601)."
+    )
+
+    class Meta:
+        model = WebhookEvent
+        fields: list[str] = []
+
+    def filter_booking_uid(
+        self, queryset: QuerySet[WebhookEvent], name: str, value: str
+    ) -> QuerySet[WebhookEvent]:
+        return webhook_events_for_booking_uid(queryset=queryset, uid=value)

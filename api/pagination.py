@@ -61,3 +61,9 @@ class CappedCursorPagination(_NullableLinksIn31Mixin, CursorPagination):
             raise NotFound(self.invalid_cursor_message) from None
         if isinstance(value, datetime) and not storable_moment(value):
             raise NotFound(self.invalid_cursor_message)
+
+
+class WebhookEventCursorPagination(CappedCursorPagination):
+    """Newest first along the (-received_at, -id) index."""
+
+    ordering = ("-received_at", "-id")

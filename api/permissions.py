@@ -6,6 +6,7 @@ from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
 _VIEW = ["%(app_label)s.view_%(model_name)s"]
+REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"
 
 
 class ModelPermissions(DjangoModelPermissions):
@@ -29,3 +30,8 @@ class CanScheduleMeetings(HasPermissions):
     # Booking stores a new meeting; linking may set the target of a stored one.
     required = ("meetings.add_meeting", "meetings.change_meeting")
     message = "scheduling needs the permissions meetings.add_meeting and meetings.change_meeting"
+
+
+class CanReprocessWebhookEvents(HasPermissions):
+    required = (REPROCESS_PERMISSION,)
+    message = f"reprocessing needs the permission {REPROCESS_PERMISSION}"

@@ -1,4 +1,4 @@
-"""Shapes of the meetings API: what comes in (validated input) and what goes out."""
+"""Shapes of the API: what comes in (validated input) and what goes out."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.selectors import DecodedBody, decoded_event_body
 from meetings.models import Meeting, MeetingStatus, MeetingStatusChange, Target
-from webhooks.models import WebhookEvent
+from webhooks.models import ProcessingAttempt, WebhookEvent
+from webhooks.selectors import event_attempts, event_status_changes
 
 # --- Output ------------------------------------------------------------------------------------
 
@@ -204,3 +207,124 @@ class ScheduleMeetingInputSerializer(serializers.Serializer):
         if start <= timezone.now():
             raise serializers.ValidationError({"start": "must be in the future"})
         return data
+
+
+# --- Webhook events ----------------------------------------------------------------------------
+
+
+class WebhookEventSerializer(serializers.ModelSerializer):
+    """A delivery as listed: what it was and what became of it, never its body or headers."""
+
+    class Meta:
+        model = WebhookEvent
+        fields = (
+            "id",
+            "received_at",
+            "trigger_event",
+            "booking_uid",
+            "booking_id",
+            "attendee_email",
+            "event_created_at",
+            "status",
+            "status_reason",
+            "signature_result",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "processed_at",
+            "meeting",
+            "duplicate_of",
+            "body_size",
+        )
+        read_only_fields = fields
+
+
+class ProcessingAttemptSerializer(serializers.ModelSerializer):
+    started_by = serializers.CharField(
+        source="started_by.get_username", allow_null=True, read_only=True
+    )
+
+    class Meta:
+        model = ProcessingAttempt
+        fields = (
+            "number",
+            "started_at",
+            "finished_at",
+            "outcome",
+            "error",
+            "started_via",
+            "started_by",
+        )
+        read_only_fields = fields
+
+
+class WebhookEventDetailSerializer(WebhookEventSerializer):
+    """One delivery in full: masked headers, the decoded body, attempts and status changes."""
+
+    headers = serializers.DictField(
+        child=serializers.CharField(), read_only=True, help_text="As received; secrets as ***."
+    )
+    body = serializers.SerializerMethodField(
+        help_text="The body parsed as JSON; null when it is empty or not JSON (see body_text)."
+    )
+    body_text = serializers.SerializerMethodField(
+        help_text="The body as text when it is not JSON (invalid UTF-8 replaced); else null."
+    )
+    processing_attempts = serializers.SerializerMethodField()
+    status_changes = serializers.SerializerMethodField(
+        help_text="Meeting status changes this event caused."
+    )
+
+    class Meta(WebhookEventSerializer.Meta):
+        fields = (
+            *WebhookEventSerializer.Meta.fields,
+            "reschedule_uid",
+            "headers",
+            "client_ip",
+            "content_type",
+            "webhook_version",
+            "fingerprint",
+            "body_truncated",
+            "last_traceback",
+            "body",
+            "body_text",
+            "processing_attempts",
+            "status_changes",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.ANY)  # any JSON value, null included
+    def get_body(self, event: WebhookEvent):
+        return self._decoded_body(event=event).json
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_body_text(self, event: WebhookEvent) -> str | None:
+        return self._decoded_body(event=event).text
+
+    def _decoded_body(self, *, event: WebhookEvent) -> DecodedBody:
+        # Bodies can be a megabyte: decode each one once for both fields.
+        cache = self.__dict__.setdefault("_decoded_bodies", {})
+        if event.pk not in cache:
+            cache[event.pk] = decoded_event_body(event=event)
+        return cache[event.pk]
+
+    @extend_schema_field(ProcessingAttemptSerializer(many=True))
+    def get_processing_attempts(self, event: WebhookEvent) -> list[dict]:
+        return ProcessingAttemptSerializer(event_attempts(event_id=event.pk), many=True).data
+
+    @extend_schema_field(StatusChangeSerializer(many=True))
+    def get_status_changes(self, event: WebhookEvent) -> list[dict]:
+        return StatusChangeSerializer(event_status_changes(event_id=event.pk), many=True).data
+
+
+class ReprocessInputSerializer(serializers.Serializer):
+    force = serializers.BooleanField(
+        required=False, default=False, help_text="Also run an event that was already processed."
+    )
+
+
+class ReprocessResultSerializer(serializers.Serializer):
+    ran = serializers.BooleanField(
+        help_text="False when the event was not runnable (e.g. processed, and `force` not given)."
+    )
+    event = WebhookEventSerializer()

@@ -3,8 +3,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import views as meeting_views
-from api import webhook_events as webhook_views
+from api.views import meetings as meeting_views
+from api.views import webhook_events as webhook_views
 
 urlpatterns = [
     path("meetings/", meeting_views.MeetingListApi.as_view(), name="api-meeting-list"),

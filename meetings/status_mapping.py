@@ -1,7 +1,7 @@
 """Pure, table-driven mapping from a Cal.com event to a change of Meeting state.
 
 No ORM and no I/O here: `plan_transition` takes the facts of an event and the current state of
-a meeting and returns what to do. `meetings/services.py` applies the plan to the database. The
+a meeting and returns what to do. `meetings/services/apply.py` applies the plan to the database. The
 table below is the spec in DESIGN.md ("Status mapping"); the ordering rules are written out in
 `plan_transition`.
 """

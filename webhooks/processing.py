@@ -23,7 +23,7 @@ from django_tasks import task
 
 from common.logfields import log_fields
 from meetings.models import Meeting
-from meetings.services import apply_calcom_event
+from meetings.services.apply import apply_calcom_event
 from meetings.status_mapping import BOOKING_TRIGGERS
 from notifications.services import queue_hit_notifications
 

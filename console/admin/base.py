@@ -9,6 +9,9 @@ from django.http import HttpRequest
 
 from vani.datetimes import storable_moment
 
+# Lets staff reprocess webhook events (one, a page, or a background job) and cancel jobs.
+REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"
+
 
 class BoundedChangeList(ChangeList):
     """A changelist whose crafted query strings answer 400 instead of 500.

@@ -1,6 +1,6 @@
 """Meetings and targets in the admin: find a meeting by any uid of its chain, read its timeline.
 
-Meetings are written by Cal.com webhooks (meetings/services.py); here staff only link a target.
+Meetings are written by Cal.com webhooks (meetings/services/apply.py); here staff only link a target.
 """
 
 from __future__ import annotations
@@ -16,25 +16,19 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from console.admin.base import BoundedChangeListMixin, VaniModelAdmin
+from console.filters import event_list_url
+from console.widgets import (
+    MEETING_STATUS_COLOURS,
+    PAYMENT_COLOURS,
+    EstimatedCountPaginator,
+    badge,
+    meeting_timeline_panel,
+)
 from webhooks import selectors as webhook_selectors
-from console.admin.webhook_events import EstimatedCountPaginator, badge, event_list_url, status_badge
 
 from meetings import selectors as meeting_selectors
-from meetings.models import Meeting, MeetingStatus, PaymentStatus, Target
-from meetings.services import link_target
-
-MEETING_STATUS_COLOURS = {
-    MeetingStatus.SCHEDULED: "#2563eb",
-    MeetingStatus.CANCELLED: "#6b7280",
-    MeetingStatus.COMPLETED: "#15803d",
-    MeetingStatus.NO_SHOW: "#b91c1c",
-}
-PAYMENT_COLOURS = {
-    PaymentStatus.NONE: "#9ca3af",
-    PaymentStatus.PENDING: "#d97706",
-    PaymentStatus.PAID: "#15803d",
-}
-
+from meetings.models import Meeting, Target
+from meetings.services.targets import link_target
 
 class StartTimeFilter(admin.SimpleListFilter):
     """Fixed windows around today, all ranges on the indexed start time."""
@@ -147,11 +141,7 @@ class MeetingAdmin(VaniModelAdmin):
         extra = dict(extra_context or {})
         meeting = self.get_object(request, object_id)
         if meeting is not None:
-            extra["timeline"] = [
-                (entry, status_badge(entry.event.status) if entry.event else "")
-                for entry in webhook_selectors.meeting_timeline(meeting_id=meeting.pk)
-            ]
-            extra["timeline_limit"] = webhook_selectors.TIMELINE_LIMIT
+            extra.update(meeting_timeline_panel(meeting_id=meeting.pk))
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     @admin.display(description="meeting", ordering="start_time")

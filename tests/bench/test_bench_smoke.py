@@ -107,7 +107,7 @@ def test_db_worker_drain_and_bare_update_baseline(settings):
 
 @pytest.mark.django_db
 def test_admin_pages_console_and_stock_baseline(bench_urls):
-    from devtools.demo_data import seed_demo_data
+    from devtools.demo.seeding import seed_demo_data
 
     seed_demo_data(events=300, seed=99)
     client = admin_pages.logged_in_client()

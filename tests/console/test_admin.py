@@ -30,7 +30,7 @@ from tests.support.console import (
     store,
 )
 from webhooks import selectors
-from devtools.demo_data import AlreadySeeded, seed_demo_data
+from devtools.demo.seeding import AlreadySeeded, seed_demo_data
 from webhooks.models import (
     AttemptTrigger,
     ProcessingAttempt,
@@ -168,7 +168,7 @@ def test_meeting_list_costs_a_constant_number_of_queries(admin_client):
 
 @pytest.mark.postgres
 def test_large_lists_are_estimated_not_counted(admin_client, settings):
-    from console.admin.webhook_events import EstimatedCountPaginator
+    from console.widgets import EstimatedCountPaginator
 
     for index in range(30):
         store(booking("BOOKING_CREATED", uid=f"big{index}", minutes=index))
@@ -330,7 +330,7 @@ def test_events_are_read_only(admin_client):
 def test_dashboard_draws_an_svg_chart_and_shows_what_needs_attention(admin_client):
     from django.core.cache import cache
 
-    from console.admin.webhook_events import DASHBOARD_CACHE_KEY
+    from console.dashboard import DASHBOARD_CACHE_KEY
 
     cache.delete(DASHBOARD_CACHE_KEY)  # the chart's counts are shared for a minute
     store(booking("BOOKING_CREATED", uid="d1", minutes=0), status="processed")

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from meetings.models import Meeting
 from tests.support.bodies import booking_body, compact
 from tests.support.live import PROJECT_DIR
-from console.admin.webhook_events import DASHBOARD_CACHE_KEY
+from console.dashboard import DASHBOARD_CACHE_KEY
 from webhooks.models import AttemptTrigger, ProcessingAttempt, ReprocessJob, WebhookEvent
 from webhooks.ingest import record_delivery
 from webhooks.processing import process_event

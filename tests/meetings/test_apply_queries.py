@@ -18,7 +18,7 @@ from meetings.selectors import (
     meetings_for_update,
     target_for_emails,
 )
-from meetings.services import apply_calcom_event
+from meetings.services.apply import apply_calcom_event
 from tests.support.bodies import at, booking_body
 from calcom.parsing import parse_event
 

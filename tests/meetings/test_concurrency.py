@@ -78,7 +78,7 @@ def test_event_waiting_on_a_meeting_that_a_merge_deletes_applies_to_the_survivor
     waits for its lock: the waiter looks again and applies to the meeting that survived."""
     from django.db import transaction
 
-    from meetings.services import apply_calcom_event
+    from meetings.services.apply import apply_calcom_event
     from tests.support.db import race
     from calcom.parsing import parse_event
 

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 
 from calcom.api.bookings import BOOKINGS_API_VERSION, CalComBooking, fetch_booking
 from meetings.models import Meeting, MeetingStatusChange, Target
-from meetings.services import apply_calcom_event, store_calcom_booking
+from meetings.services.apply import apply_calcom_event
+from meetings.services.bookings import store_calcom_booking
 from tests.support.bodies import booking_body, compact
 from tests.support.db import race
 from tests.support.delivery import WEBHOOK_URL

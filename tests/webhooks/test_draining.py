@@ -174,7 +174,7 @@ def test_a_drain_that_held_events_back_queues_a_follow_up_for_them(deliver, data
 def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(
     deliver, database_tasks, monkeypatch
 ):
-    from meetings import services as meeting_services
+    from meetings.services import apply as meeting_services
 
     real_apply = meeting_services.apply_calcom_event
     bodies = [booking_body() for _ in range(3)]

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from meetings.services import ApiTokenRefused, issue_api_token
+from api.services import ApiTokenRefused, issue_api_token
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from devtools.demo_data import AlreadySeeded, seed_demo_data
+from devtools.demo.seeding import AlreadySeeded, seed_demo_data
 
 
 class Command(BaseCommand):

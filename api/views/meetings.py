@@ -12,12 +12,8 @@ from rest_framework.response import Response
 
 from meetings.models import Meeting
 from meetings.selectors import meeting_detail, meeting_list, target_list
-from meetings.services import (
-    TargetEmailTaken,
-    create_target,
-    link_booking,
-    schedule_meeting,
-)
+from meetings.services.bookings import link_booking, schedule_meeting
+from meetings.services.targets import TargetEmailTaken, create_target
 from calcom.api.client import CalComError, InvalidPathSegment
 from webhooks.selectors import meeting_timeline
 

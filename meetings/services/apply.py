@@ -1,33 +1,29 @@
-"""Write-side business logic for meetings: apply a Cal.com event to the right Meeting."""
+"""Apply one parsed Cal.com event to the right Meeting.
+
+The write side of webhook processing: find and lock the event's meeting (or create it), merge
+meetings that turn out to be one reschedule chain, link the event's booking uids to it, and
+apply the transition `status_mapping` plans, booking details included.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from . import status_mapping
-from calcom.api.bookings import CalComBooking, create_booking, fetch_booking
-from .models import BookingUid, Meeting, MeetingStatus, MeetingStatusChange, PaymentStatus, Target
-from .selectors import (
-    lookup_booking,
-    meeting_by_any_uid,
-    meeting_ids_for_booking,
-    meetings_for_update,
-    target_for_emails,
-    uid_owners,
-)
+from meetings import status_mapping
+from meetings.models import BookingUid, Meeting, MeetingStatus, MeetingStatusChange, PaymentStatus
+from meetings.selectors import lookup_booking, meetings_for_update, uid_owners
+from meetings.signals import meetings_merged
 
 if TYPE_CHECKING:
     from calcom.parsing import CalComEvent
-    from webhooks.models import WebhookEvent
 
 # Concurrent first deliveries for one unknown booking race to create it; the loser retries and
 # finds the winner's row. More than a few rounds means something else is wrong.
-_MAX_LOCK_ROUNDS = 5
+MAX_LOCK_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -37,8 +33,11 @@ class ApplyResult:
     created: bool = False
 
 
-def apply_calcom_event(*, event: CalComEvent, source: WebhookEvent | None = None) -> ApplyResult:
+def apply_calcom_event(*, event: CalComEvent, source: models.Model | None = None) -> ApplyResult:
     """Apply one parsed Cal.com event to its meeting. Call inside `transaction.atomic()`.
+
+    `source` is the webhook event the body came from (a `webhooks.WebhookEvent`; typed loosely
+    because the domain does not import the delivery pipeline); the status change records it.
 
     The meeting row is locked (SELECT … FOR UPDATE) for the rest of the caller's transaction,
     so concurrent deliveries for one booking are applied one after another.
@@ -142,7 +141,7 @@ def _lock_meeting(
 ) -> _Locked | None:
     emails = [attendee.email for attendee in event.attendees]
     lookup_first = event.trigger in _LOOKUP_FIRST_TRIGGERS and not event.reschedule_uid
-    for _ in range(_MAX_LOCK_ROUNDS):
+    for _ in range(MAX_LOCK_ROUNDS):
         locked: list[Meeting] = []
         if uids and not lookup_first:
             locked = meetings_for_update(uids=uids, emails=emails)
@@ -228,12 +227,10 @@ def _create_meeting(
 def _merge_meetings(*, meetings: list[Meeting]) -> Meeting:
     """Two meetings turned out to be one reschedule chain (deliveries arrived out of order).
 
-    The one with the latest applied event keeps its state; the others' uids, events, audit rows
-    and notifications move to it.
+    The one with the latest applied event keeps its state; the others' uids and audit rows move
+    to it, and `meetings_merged` lets the apps that hang rows off a meeting (webhook events,
+    notifications) move theirs before the others are deleted.
     """
-    from notifications.models import Notification
-    from webhooks.models import WebhookEvent
-
     epoch = timezone.datetime.min.replace(tzinfo=timezone.get_current_timezone())
     survivor = max(meetings, key=lambda m: (m.last_event_at or epoch, m.id))
     target_id = survivor.target_id
@@ -241,20 +238,8 @@ def _merge_meetings(*, meetings: list[Meeting]) -> Meeting:
         if other.id == survivor.id:
             continue
         BookingUid.objects.filter(meeting=other).update(meeting=survivor)
-        WebhookEvent.objects.filter(meeting=other).update(meeting=survivor)
         MeetingStatusChange.objects.filter(meeting=other).update(meeting=survivor)
-        for notification in Notification.objects.filter(meeting=other):
-            clash = Notification.objects.filter(
-                meeting=survivor,
-                kind=notification.kind,
-                channel=notification.channel,
-                recipient=notification.recipient,
-            ).exists()
-            if clash:
-                notification.delete()
-            else:
-                notification.meeting = survivor
-                notification.save(update_fields=["meeting"])
+        meetings_merged.send(sender=Meeting, survivor_id=survivor.id, merged_id=other.id)
         survivor.target_id = survivor.target_id or other.target_id
         other.delete()
     if survivor.target_id != target_id:
@@ -394,201 +379,3 @@ def _change_reason(*, event: CalComEvent) -> str:
     return reason[:500]
 
 
-def link_target(*, meeting: Meeting, target: Target | None) -> Meeting:
-    meeting.target = target
-    meeting.save(update_fields=["target", "updated_at"])
-    return meeting
-
-
-# --- Booking through the REST API (POST /api/meetings/schedule) --------------------------------
-
-# Cal.com API v2 booking statuses → (our status, Cal.com's status as webhooks spell it).
-_API_BOOKING_STATUSES = {
-    "accepted": (MeetingStatus.SCHEDULED, "ACCEPTED"),
-    "pending": (MeetingStatus.SCHEDULED, "PENDING"),
-    "cancelled": (MeetingStatus.CANCELLED, "CANCELLED"),
-    "rejected": (MeetingStatus.CANCELLED, "REJECTED"),
-}
-
-
-@dataclass(frozen=True)
-class StoredBooking:
-    meeting: Meeting
-    created: bool  # False: the meeting was there already (its webhook came first, or linked before)
-
-
-def schedule_meeting(
-    *,
-    start: datetime,
-    event_type_id: int,
-    attendee_name: str,
-    attendee_email: str,
-    attendee_time_zone: str,
-    target: Target | None = None,
-) -> StoredBooking:
-    """Book a slot through Cal.com and store the meeting under the new booking's uid.
-
-    Cal.com is called outside any transaction (no row or lock is held while we wait on the
-    network); when it refuses or fails, its `CalComError` propagates and nothing is stored.
-    The booking's own BOOKING_CREATED webhook, before or after this returns, updates the same
-    meeting.
-    """
-    booking = create_booking(
-        start=start,
-        event_type_id=event_type_id,
-        attendee_name=attendee_name,
-        attendee_email=attendee_email,
-        attendee_time_zone=attendee_time_zone,
-    )
-    return store_calcom_booking(booking=booking, target=target, reason="booked through the API")
-
-
-def link_booking(*, booking_uid: str, target: Target | None = None) -> StoredBooking:
-    """Adopt a booking made elsewhere (Cal.com's page, another tool) by its uid.
-
-    A booking we already know (any uid of its reschedule chain) is linked without asking
-    Cal.com; otherwise it is fetched (`GET /v2/bookings/{uid}`) and stored.
-    """
-    existing = meeting_by_any_uid(uid=booking_uid)
-    if existing is not None:
-        with transaction.atomic():
-            meeting = _lock_meeting_of_uid(uid=booking_uid)
-            if meeting is not None:
-                _fill_in_booking(meeting=meeting, booking=None, target=target)
-                return StoredBooking(meeting=meeting, created=False)
-    booking = fetch_booking(uid=booking_uid)
-    return store_calcom_booking(booking=booking, target=target, reason="linked through the API")
-
-
-def store_calcom_booking(
-    *, booking: CalComBooking, target: Target | None, reason: str
-) -> StoredBooking:
-    """Store a booking Cal.com's API told us about, racing safely with its webhooks.
-
-    The meeting is created the way webhook processing creates one (`cal_event_id` = uid plus a
-    BookingUid row, in one transaction), so the unique uid decides a race with a concurrent
-    BOOKING_CREATED: whoever loses finds and locks the winner's row. An existing meeting only
-    gets the target and the details it is missing: its status and event clock come from
-    webhooks, and an API answer (older news than any webhook) never moves them.
-    """
-    with transaction.atomic():
-        meeting = _lock_meeting_of_uid(uid=booking.uid)
-        if meeting is None:
-            try:
-                with transaction.atomic():
-                    meeting = _create_meeting_from_booking(
-                        booking=booking, target=target, reason=reason
-                    )
-                return StoredBooking(meeting=meeting, created=True)
-            except IntegrityError:
-                # A webhook for this booking committed its meeting first.
-                meeting = _lock_meeting_of_uid(uid=booking.uid)
-                if meeting is None:
-                    raise
-        _fill_in_booking(meeting=meeting, booking=booking, target=target)
-        return StoredBooking(meeting=meeting, created=False)
-
-
-def _lock_meeting_of_uid(*, uid: str) -> Meeting | None:
-    """The meeting that has (or had) this uid, locked until the caller's transaction ends."""
-    for _ in range(_MAX_LOCK_ROUNDS):
-        ids = meeting_ids_for_booking(uids=[uid])
-        if not ids:
-            return None
-        meeting = Meeting.objects.select_for_update().filter(id=ids[0]).first()
-        # Concurrent deliveries may merge chains or move the alias while we wait for the lock.
-        if meeting is not None and meeting.id in meeting_ids_for_booking(uids=[uid]):
-            return meeting
-    raise RuntimeError(f"could not lock the meeting of booking {uid}")
-
-
-def _create_meeting_from_booking(
-    *, booking: CalComBooking, target: Target | None, reason: str
-) -> Meeting:
-    status, cal_status = _API_BOOKING_STATUSES.get(
-        booking.status, (MeetingStatus.SCHEDULED, booking.status.upper())
-    )
-    meeting = Meeting(cal_event_id=booking.uid, status=status, cal_status=cal_status[:20])
-    _fill_in_booking(meeting=meeting, booking=booking, target=target, save=False)
-    if status == MeetingStatus.CANCELLED:
-        meeting.cancellation_reason = booking.cancellation_reason
-    meeting.save()
-    BookingUid.objects.create(uid=booking.uid, meeting=meeting)
-    MeetingStatusChange.objects.create(
-        meeting=meeting, from_status="", to_status=status, reason=reason[:500]
-    )
-    return meeting
-
-
-def _fill_in_booking(
-    *,
-    meeting: Meeting,
-    booking: CalComBooking | None,
-    target: Target | None,
-    save: bool = True,
-) -> None:
-    """Set the target (when one is given) and the booking details the meeting is missing."""
-    if target is not None:
-        meeting.target = target
-    if booking is not None:
-        attendee = booking.attendees[0] if booking.attendees else None
-        host = booking.hosts[0] if booking.hosts else None
-        video_url = booking.meeting_url or (
-            booking.location if booking.location.startswith(("https://", "http://")) else ""
-        )
-        for field_name, value in (
-            ("cal_booking_id", booking.booking_id),
-            ("start_time", booking.start),
-            ("end_time", booking.end),
-            ("title", booking.title[:500]),
-            ("attendee_name", attendee.name[:255] if attendee else ""),
-            ("attendee_email", attendee.email.lower()[:254] if attendee else ""),
-            ("organizer_name", host.name[:255] if host else ""),
-            ("organizer_email", host.email.lower()[:254] if host else ""),
-            ("location", booking.location[:1000]),
-            ("video_url", video_url[:2000]),
-        ):
-            if value and not getattr(meeting, field_name):
-                setattr(meeting, field_name, value)
-        if meeting.target_id is None:
-            meeting.target = target_for_emails(emails=[a.email for a in booking.attendees])
-    if save:
-        meeting.save()
-
-
-# --- Targets and API tokens ---------------------------------------------------------------------
-
-
-class TargetEmailTaken(Exception):
-    """Another target already has this e-mail address (compared case-insensitively)."""
-
-
-def create_target(*, email: str, name: str = "", company: str = "", owner=None) -> Target:
-    """A new prospect. Raises TargetEmailTaken when the e-mail is in use in any letter case."""
-    if target_for_emails(emails=[email]) is not None:
-        raise TargetEmailTaken(f"a target with the e-mail {email} exists already")
-    try:
-        with transaction.atomic():
-            return Target.objects.create(email=email, name=name, company=company, owner=owner)
-    except IntegrityError:
-        # Created concurrently: the case-insensitive unique index decided.
-        raise TargetEmailTaken(f"a target with the e-mail {email} exists already") from None
-
-
-class ApiTokenRefused(Exception):
-    """API tokens are for active staff users only (the API is staff-only)."""
-
-
-def issue_api_token(*, user, rotate: bool = False):
-    """The user's REST API token (DRF authtoken), created if missing; a new one if `rotate`."""
-    from rest_framework.authtoken.models import Token
-
-    if not user.is_active or not user.is_staff:
-        raise ApiTokenRefused(
-            f"{user.get_username()} is not an active staff user; the API is for staff only"
-        )
-    with transaction.atomic():
-        if rotate:
-            Token.objects.filter(user=user).delete()
-        token, _created = Token.objects.get_or_create(user=user)
-    return token
