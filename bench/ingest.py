@@ -32,7 +32,7 @@ from .infra import (
 from .urls import BASELINE_INGEST_PATH
 
 TARGET_PATH = settings.WEBHOOK_PATH
-DRAIN_TASK_PATH = "webhooks.tasks.drain_webhook_events"
+DRAIN_TASK_PATH = "webhooks.draining.drain_webhook_events"
 
 
 @dataclass(frozen=True)

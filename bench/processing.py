@@ -1,6 +1,6 @@
 """Part 2: draining queued events with `manage.py db_worker`, against bare single-row UPDATEs.
 
-Events are delivered through `webhooks.services.record_delivery` with django-tasks-db, so each
+Events are delivered through `webhooks.ingest.record_delivery` with django-tasks-db, so each
 one is a stored `received` WebhookEvent with the drain tasks its deliveries enqueued, exactly as
 the endpoint leaves them. The mix
 is a realistic booking life cycle over thousands of bookings (bench/bodies.py). Then 1 and 2
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from .bodies import BENCH_SECRET, SIGNATURE_HEADER, booking_lifecycles, sign
 
 ACTIVE_EVENT_STATUSES = ("received", "processing")
-PROCESS_TASK_PATH = "webhooks.tasks.process_webhook_event"
-NOTIFICATION_TASK_PATH = "notifications.tasks.send_notifications_task"
+PROCESS_TASK_PATH = "webhooks.processing.process_webhook_event"
+NOTIFICATION_TASK_PATH = "notifications.services.send_notifications_task"
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def feed(*, events: int, prefix: str, part: int, parts: int, rate: float = 0.0) 
     """Deliver this part's share of the mix through record_delivery (bookings split by number,
     so each booking's events keep their order). With a rate, pace the deliveries."""
     from webhooks.models import SignatureResult
-    from webhooks.services import record_delivery
+    from webhooks.ingest import record_delivery
 
     deliveries = [
         d for d in booking_lifecycles(events=events, run_prefix=prefix) if d.booking % parts == part

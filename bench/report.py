@@ -347,7 +347,7 @@ def _method_section(results: dict) -> list[str]:
         config = processing["config"]
         drains = processing["drains"]
         lines += [
-            f"- **Processing**: {config['events']:,} events delivered through `webhooks.services.record_delivery` "
+            f"- **Processing**: {config['events']:,} events delivered through `webhooks.ingest.record_delivery` "
             "with the DatabaseBackend (each a stored `received` event, with the drain tasks the deliveries "
             "enqueued), a realistic life-cycle mix "
             f"over {config['bookings']:,} bookings, interleaved ("

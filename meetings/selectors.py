@@ -220,11 +220,6 @@ def meeting_by_any_uid(*, uid: str) -> Meeting | None:
     return Meeting.objects.filter(id__in=ids).first() if ids else None
 
 
-def meetings_matching_uid(*, uid: str) -> QuerySet[Meeting]:
-    """Meetings whose current or any earlier booking uid is `uid` (for search boxes and filters)."""
-    return Meeting.objects.filter(Q(cal_event_id=uid) | Q(uids__uid=uid)).distinct()
-
-
 def target_for_emails(*, emails: Iterable[str]) -> Target | None:
     """The prospect among these attendee e-mails (case-insensitive), first match in order."""
     emails = [email.lower() for email in emails if email]

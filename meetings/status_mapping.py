@@ -1,7 +1,7 @@
 """Pure, table-driven mapping from a Cal.com event to a change of Meeting state.
 
 No ORM and no I/O here: `plan_transition` takes the facts of an event and the current state of
-a meeting and returns what to do. `meetings/services.py` applies the plan to the database. The
+a meeting and returns what to do. `meetings/services/apply.py` applies the plan to the database. The
 table below is the spec in DESIGN.md ("Status mapping"); the ordering rules are written out in
 `plan_transition`.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+
+from calcom.triggers import CALCOM_TRIGGER_EVENTS, PING
 
 # Values match meetings.models.MeetingStatus / PaymentStatus and
 # notifications.models.NotificationKind; kept as plain strings so this module stays pure.
@@ -42,6 +44,7 @@ class Rule:
     touches_booking: bool = False  # payload carries the booking's own details (times, title…)
 
 
+# One row for every trigger in the catalogue (calcom.triggers) and PING; a test holds it to that.
 STATUS_TABLE: dict[str, Rule] = {
     "BOOKING_CREATED": Rule(Effect.BOOK, SCHEDULED, "ACCEPTED", touches_booking=True),
     "BOOKING_REQUESTED": Rule(Effect.BOOK, SCHEDULED, "PENDING", touches_booking=True),
@@ -71,7 +74,10 @@ STATUS_TABLE: dict[str, Rule] = {
     "OOO_CREATED": Rule(Effect.INFO),
     "WRONG_ASSIGNMENT_REPORT": Rule(Effect.INFO),
     "DELEGATION_CREDENTIAL_ERROR": Rule(Effect.INFO),
-    "PING": Rule(Effect.PING),
+    "DELEGATION_CREDENTIAL_SECRET_ROTATED": Rule(Effect.INFO),
+    "DELEGATION_CREDENTIAL_SECRET_ROTATION_FAILED": Rule(Effect.INFO),
+    "DELEGATION_CREDENTIAL_ROTATION_REQUIRED": Rule(Effect.INFO),
+    PING: Rule(Effect.PING),
 }
 
 # Triggers whose events change meetings; what `register_calcom_webhooks` subscribes to.

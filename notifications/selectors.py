@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 
 from .models import Notification, NotificationStatus
 
@@ -33,10 +33,3 @@ def due_notification_ids_for_meeting(*, meeting_id: int, kind: str, now: datetim
         .order_by("id")
         .values_list("id", flat=True)
     )
-
-
-def notifications_for_meeting(*, meeting_id: int, kind: str | None = None) -> QuerySet[Notification]:
-    notifications = Notification.objects.filter(meeting_id=meeting_id)
-    if kind is not None:
-        notifications = notifications.filter(kind=kind)
-    return notifications.order_by("kind", "channel", "recipient")

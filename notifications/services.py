@@ -5,7 +5,7 @@ the unique constraint (meeting, kind, channel, recipient) makes every duplicate 
 replay or concurrent run a no-op. Sending happens after commit, one row at a time: a worker
 claims the row (status `sending`, under a row lock), talks to the mail server or Slack outside
 any transaction, then records the outcome. Failures are retried with exponential backoff and
-never reach the webhook processing.
+never reach the webhook processing. The send task is defined here, beside the function it runs.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_tasks import task
+
+from common.backoff import backoff_seconds
 
 from meetings.models import Meeting
 from meetings.status_mapping import STATUS_TABLE
@@ -29,9 +31,6 @@ from .channels import LOG_RECIPIENT, SENDERS, SLACK_RECIPIENT
 from .content import build_hit_message
 from .models import Notification, NotificationChannel, NotificationStatus
 from .selectors import due_notification_ids, due_notification_ids_for_meeting
-
-if TYPE_CHECKING:
-    from webhooks.models import WebhookEvent
 
 logger = logging.getLogger("notifications")
 
@@ -76,18 +75,20 @@ def hit_recipients(*, meeting: Meeting) -> list[tuple[str, str]]:
 
 
 def queue_hit_notifications(
-    *, meeting: Meeting, kind: str, event: WebhookEvent | None = None
+    *, meeting: Meeting, kind: str, trigger: str = "", event_id: int | None = None
 ) -> list[Notification]:
     """Write one outbox row per (channel, recipient), at most once ever per meeting and kind.
 
+    `trigger` and `event_id` name the Cal.com delivery that caused it, when there is one.
     Runs inside the caller's transaction (the meeting change); sending happens after commit.
     Returns the meeting's rows of this kind (old and new); none when the trigger is switched off.
     """
-    trigger = event.trigger_event if event is not None else ""
     if not hit_trigger_enabled(kind=kind, trigger=trigger):
         return []
     rows = [
-        Notification(kind=kind, meeting=meeting, event=event, channel=channel, recipient=recipient)
+        Notification(
+            kind=kind, meeting=meeting, event_id=event_id, channel=channel, recipient=recipient
+        )
         for channel, recipient in hit_recipients(meeting=meeting)
     ]
     # The unique constraint makes duplicates, replays and concurrent runs no-ops (ON CONFLICT DO
@@ -124,8 +125,6 @@ def enqueue_sending(*, notification_ids: Iterable[int], run_after: datetime | No
     pending with its next_attempt_at and `send_due_notifications` sends it when it is due.
     If enqueueing fails the row stays pending too, and the sweep picks it up.
     """
-    from .tasks import send_notifications_task
-
     notification_ids = list(notification_ids)
     collected = _collected_ids.get()
     if collected is not None and run_after is None:
@@ -147,7 +146,11 @@ def enqueue_sending(*, notification_ids: Iterable[int], run_after: datetime | No
 
 def retry_delay(*, attempts: int) -> timedelta:
     """Exponential backoff: the base delay after the first failure, doubled after each one."""
-    return timedelta(seconds=settings.HIT_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return timedelta(
+        seconds=backoff_seconds(
+            retry=attempts - 1, base=settings.HIT_RETRY_BASE_SECONDS, jitter=False
+        )
+    )
 
 
 def send_notification(*, notification_id: int) -> Notification | None:
@@ -161,6 +164,28 @@ def send_notification(*, notification_id: int) -> Notification | None:
     if notification is None:
         return Notification.objects.filter(pk=notification_id).first()
     return _deliver(notification=notification)
+
+
+@task()
+def send_notifications_task(notification_ids: list[int]) -> dict[str, str]:
+    """Send outbox rows, one after another; returns each row's status by id.
+
+    Never raises: with the inline backend this runs inside the webhook request (an on-commit
+    callback), and a notification must never fail webhook handling.
+    """
+    return {str(notification_id): _send_one(notification_id) for notification_id in notification_ids}
+
+
+def _send_one(notification_id: int) -> str:
+    try:
+        notification = send_notification(notification_id=notification_id)
+    except Exception:
+        # send_notification records channel errors on the row itself; this is the database
+        # being unavailable or similar. The row is still pending, or its `sending` claim
+        # expires, and the sweep sends it later.
+        logger.exception("sending notification %s failed unexpectedly", notification_id)
+        return "error"
+    return notification.status if notification is not None else "gone"
 
 
 def _deliver(*, notification: Notification) -> Notification:

@@ -1,24 +1,22 @@
-"""Shared fixtures: signed deliveries through the real endpoint, database-kind markers."""
+"""Fixtures every test folder shares: signed deliveries through the real endpoint, staff users,
+the fake Cal.com API, a blank cache and drain state per test, database-kind markers.
+
+Plain helpers (bodies, fake servers, live processes) are in tests/support/.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 
-from webhooks.signatures import sign_body
-
-# Cal.com's sample bodies, vendored: the suite never reads anything outside the repo.
-PAYLOADS_DIR = Path(__file__).resolve().parent / "fixtures" / "calcom" / "payloads"
-WEBHOOK_URL = "/api/webhooks/cal-com"
-TEST_SECRET = "whsec_test_secret_for_the_suite"
-
-
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
+from calcom.signatures import sign_body
+from tests.support.bodies import compact
+from tests.support.delivery import TEST_SECRET, WEBHOOK_URL
+from tests.support.fake_calcom import FakeCalCom
+from tests.support.live import free_port
+from tests.support.users import STAFF_API_PERMISSIONS, grant
 
 
 def pytest_collection_modifyitems(config, items):
@@ -30,15 +28,6 @@ def pytest_collection_modifyitems(config, items):
             if os.environ.get("VANI_REQUIRE_POSTGRES"):
                 raise pytest.UsageError("VANI_REQUIRE_POSTGRES is set but DATABASE_URL is not PostgreSQL")
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
-
-
-def compact(obj) -> bytes:
-    """Bytes as Cal.com's JSON.stringify emits them: compact, raw UTF-8."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def load_payload(name: str) -> dict:
-    return json.loads((PAYLOADS_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(autouse=True)
@@ -64,22 +53,6 @@ def webhook_secret(settings):
     settings.CAL_COM_WEBHOOK_SECRET = TEST_SECRET
     settings.CAL_COM_WEBHOOK_SECRET_PROD = ""
     return TEST_SECRET
-
-
-# What a staff member using the API day to day is granted (the API checks model permissions,
-# like the admin); reprocessing is left out so tests can show it is needed.
-STAFF_API_PERMISSIONS = (
-    "view_meeting", "add_meeting", "change_meeting", "view_target", "add_target",
-    "view_webhookevent",
-)
-
-
-def grant(user, *codenames: str):
-    """The user, reloaded (fresh permission cache), with these permissions added."""
-    from django.contrib.auth.models import Permission
-
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    return type(user).objects.get(pk=user.pk)
 
 
 @pytest.fixture
@@ -125,4 +98,32 @@ def deliver(client, webhook_secret):
         return client.generic("POST", path, raw, content_type=content_type, **extra)
 
     return _deliver
-from tests.conftest_calcom import *  # noqa: F401,F403  (calcom_server, calcom_settings, calcom_unreachable_url)
+
+
+@pytest.fixture
+def calcom_server() -> Iterator[FakeCalCom]:
+    """A fresh, started fake Cal.com API (webhooks and bookings) per test: empty state, empty
+    request log."""
+    server = FakeCalCom().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def calcom_settings(settings, calcom_server: FakeCalCom):
+    """Django settings pointing the Cal.com client at `calcom_server` with its valid API key and
+    near-zero retry backoff (so retry tests stay fast)."""
+    settings.CAL_COM_API_URL = calcom_server.url
+    settings.CAL_COM_API_KEY = calcom_server.api_key
+    settings.CAL_COM_API_TIMEOUT = 5.0
+    settings.CAL_COM_API_MAX_RETRIES = 3
+    settings.CAL_COM_API_BACKOFF_SECONDS = 0.001
+    return settings
+
+
+@pytest.fixture
+def calcom_unreachable_url() -> str:
+    """The origin of a port nobody listens on (connection refused)."""
+    return f"http://127.0.0.1:{free_port()}"

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "meetings",
     "webhooks",
     "notifications",
+    "api",
+    "console",
+    "devtools",
 ]
 
 MIDDLEWARE = [
@@ -149,7 +152,7 @@ CAL_COM_WEBHOOK_SECRET = env.str("CAL_COM_WEBHOOK_SECRET", default="")
 CAL_COM_WEBHOOK_SECRET_PROD = env.str("CAL_COM_WEBHOOK_SECRET_PROD", default="")
 CAL_COM_API_KEY = env.str("CAL_COM_API_KEY", default="")
 CAL_COM_API_URL = env.str("CAL_COM_API_URL", default="https://api.cal.com").rstrip("/")
-# Cal.com API client (webhooks/calcom_api.py): per-request timeout in seconds, retries of
+# Cal.com API client (calcom/api/client.py): per-request timeout in seconds, retries of
 # 429/5xx/network failures, and the first backoff delay in seconds (doubled on each retry).
 CAL_COM_API_TIMEOUT = env.float("CAL_COM_API_TIMEOUT", default=10.0)
 CAL_COM_API_MAX_RETRIES = env.int("CAL_COM_API_MAX_RETRIES", default=3)
@@ -192,14 +195,14 @@ REST_FRAMEWORK = {
     # Staff, and the model permission the admin would ask for (view_* for reads, add_* …).
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAdminUser",
-        "meetings.api.permissions.ModelPermissions",
+        "api.permissions.ModelPermissions",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "meetings.api.parsers.BoundedJSONParser",
+        "api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["meetings.api.throttling.ApiUserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

@@ -10,5 +10,5 @@ urlpatterns = [
     re_path(r"^metrics/?$", ops_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # The REST API (staff only) and its OpenAPI schema; the webhook route above matches first.
-    path("api/", include("meetings.urls_api")),
+    path("api/", include("api.urls")),
 ]

@@ -8,3 +8,4 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from . import receivers  # noqa: F401  (connects the meetings signal receivers)

@@ -36,11 +36,13 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_tasks import task
 
+from common.logfields import log_fields
 from notifications.services import collect_sending
 
+from .processing import claim_received_batch, run_claimed
 from .selectors import received_events_waiting
-from .services import claim_received_batch, log_fields, run_claimed
 
 if TYPE_CHECKING:
     from .models import WebhookEvent
@@ -67,6 +69,11 @@ class _PendingDrain:
 
 
 _pending = _PendingDrain()
+
+
+def queue_is_in_this_database() -> bool:
+    """django-tasks-db keeps its queue in the default database, beside the events."""
+    return settings.TASKS_BACKEND.startswith("django_tasks_db.")
 
 
 def insert_and_request_drain(*, insert: Callable[[], WebhookEvent]) -> WebhookEvent:
@@ -118,9 +125,13 @@ def _check_commit_was_in_time(*, run_after: datetime) -> None:
 
 
 def _enqueue_drain(*, run_after: datetime) -> None:
-    from .tasks import drain_webhook_events
-
     drain_webhook_events.using(run_after=run_after).enqueue()
+
+
+@task()
+def drain_webhook_events() -> int:
+    """Claim and process one batch of received deliveries."""
+    return drain_received_events()
 
 
 def drain_received_events(*, batch_size: int | None = None) -> int:
@@ -143,7 +154,7 @@ def drain_received_events(*, batch_size: int | None = None) -> int:
     if claims and not followed_up and received_events_waiting():
         _enqueue_drain_now(why="for events held back behind their booking's earlier ones")
     if claims:
-        log_fields(level=logging.DEBUG, what="webhook drain", claimed=len(claims))
+        log_fields(logger=logger, level=logging.DEBUG, what="webhook drain", claimed=len(claims))
     return len(claims)
 
 

@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.db import models
+
+from calcom.signatures import SignatureResult
 from django.db.models import Q
 from django.utils import timezone
 
@@ -13,15 +15,6 @@ class WebhookEventStatus(models.TextChoices):
     DEAD = "dead", "Dead"
     DUPLICATE = "duplicate", "Duplicate"
     REJECTED = "rejected", "Rejected"
-
-
-class SignatureResult(models.TextChoices):
-    VALID = "valid", "Valid"
-    MISSING = "missing", "Missing"
-    NO_SECRET_PROVIDED = "no_secret_provided", "no-secret-provided"
-    INVALID = "invalid", "Invalid"
-    UNVERIFIED = "unverified", "Not verified (no secret configured)"
-    NOT_CHECKED = "not_checked", "Not checked"
 
 
 class AttemptTrigger(models.TextChoices):

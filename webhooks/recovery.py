@@ -22,9 +22,13 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from common.logfields import log_fields
+
+from .draining import enqueue_drain_now, queue_is_in_this_database
 from .models import AttemptOutcome, AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
-from .draining import enqueue_drain_now
-from .services import backend_can_defer, enqueue_processing, log_fields, queue_is_in_this_database
+from .processing import backend_can_defer, enqueue_processing
+
+logger = logging.getLogger("webhooks")
 
 _ABANDONED_RUN = "the worker stopped during this attempt (killed, crashed or lost its database)"
 _RECOVERY_BATCH_SIZE = 500
@@ -87,6 +91,7 @@ def recover_stuck_events(*, older_than: timedelta) -> int:
         dead += batch_dead
     if candidates:
         log_fields(
+            logger=logger,
             level=logging.WARNING,
             what="webhook recovery",
             found=len(candidates),

@@ -1,19 +1,22 @@
-"""Staff reprocessing of stored webhook events: one event, a page of them, or a background job.
+"""Staff reprocessing of stored webhook events: one event, a selection, or a background job.
 
-Every run goes through `webhooks.services.reprocess_event`, the same path as the worker, so each
-run is a ProcessingAttempt row with the staff user, and the notifications outbox keeps a replay
-from notifying twice.
+Every run goes through `reprocess_event`, the worker's own path (processing.py), so each run is
+a ProcessingAttempt row with the staff user, and the notifications outbox keeps a replay from
+notifying twice. `reprocess_events` is the one bulk run: the admin's page of events, a job's
+batches and the `reprocess_webhook_events` command all use it. The job's django-tasks task is
+defined here, beside the function it runs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
+from django_tasks import task
 
 from .models import (
     AttemptTrigger,
@@ -22,8 +25,8 @@ from .models import (
     WebhookEvent,
     WebhookEventStatus,
 )
+from .processing import RUNNABLE_STATUSES, ProcessingMode, ReprocessNotAllowed, process_event
 from .selectors import EventFilter, reprocess_selection_events
-from .services import RUNNABLE_STATUSES, ProcessingMode, ReprocessNotAllowed, reprocess_event
 
 logger = logging.getLogger("webhooks")
 
@@ -35,6 +38,18 @@ def runnable_statuses(*, force: bool) -> frozenset[str]:
     """Statuses a staff reprocess runs: failed/dead/ignored/received, plus processed when forced."""
     mode = ProcessingMode.FORCE if force else ProcessingMode.REPROCESS
     return frozenset(str(status) for status in RUNNABLE_STATUSES[mode])
+
+
+def reprocess_event(
+    *, event_id: int, user=None, force: bool = False, via: AttemptTrigger = AttemptTrigger.ADMIN
+) -> WebhookEvent:
+    """Staff replay of one event (admin, API, command), through the same path as the worker."""
+    return process_event(
+        event_id=event_id,
+        via=via,
+        mode=ProcessingMode.FORCE if force else ProcessingMode.REPROCESS,
+        user=user,
+    )
 
 
 @dataclass(frozen=True)
@@ -59,41 +74,78 @@ def reprocess_one(
     )
 
 
+# What became of an event in a bulk run, besides the status a run left it in.
+SKIPPED = "skipped"  # not runnable in this mode (e.g. processed, not forced) or being processed
+NOT_ALLOWED = "not allowed"  # rejected deliveries and duplicates
+MISSING = "missing"  # deleted meanwhile
+_NOT_RUN = (SKIPPED, NOT_ALLOWED, MISSING)
+
+
 @dataclass
 class BulkReprocessSummary:
-    processed: int = 0
-    ignored: int = 0
-    failed: int = 0
-    not_runnable: int = 0  # e.g. already processed and not forced; or gone
-    refused: int = 0  # rejected deliveries and duplicates
+    """How many events of a bulk run ended how: by status after the run, or SKIPPED,
+    NOT_ALLOWED, MISSING."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    @property
+    def failed(self) -> int:
+        return self.outcomes.get(WebhookEventStatus.FAILED, 0)
+
+    @property
+    def ignored(self) -> int:
+        return self.outcomes.get(WebhookEventStatus.IGNORED, 0)
+
+    @property
+    def processed(self) -> int:
+        """Runs that ended neither failed nor ignored."""
+        return self.ran - self.failed - self.ignored
 
     @property
     def ran(self) -> int:
-        return self.processed + self.ignored + self.failed
+        return sum(count for name, count in self.outcomes.items() if name not in _NOT_RUN)
 
-    def add(self, outcome: ReprocessOutcome) -> None:
-        if outcome.refusal:
-            self.refused += 1
-        elif not outcome.ran:
-            self.not_runnable += 1
-        elif outcome.status == WebhookEventStatus.FAILED:
-            self.failed += 1
-        elif outcome.status == WebhookEventStatus.IGNORED:
-            self.ignored += 1
-        else:
-            self.processed += 1
+    @property
+    def not_runnable(self) -> int:
+        return self.outcomes.get(SKIPPED, 0) + self.outcomes.get(MISSING, 0)
+
+    @property
+    def refused(self) -> int:
+        return self.outcomes.get(NOT_ALLOWED, 0)
 
 
 def reprocess_events(
-    *, event_ids: Iterable[int], user=None, force: bool = False
+    *,
+    event_ids: Iterable[int],
+    user=None,
+    force: bool = False,
+    via: AttemptTrigger = AttemptTrigger.ADMIN,
+    on_event: Callable[[int, str], None] | None = None,
 ) -> BulkReprocessSummary:
-    """Run a small selection right away (one admin page at most), oldest event first."""
+    """Replay events one by one through `reprocess_event`, in the order given (each id once).
+
+    `on_event(event_id, outcome)` is called after each one (a progress bar).
+    """
     summary = BulkReprocessSummary()
-    for event_id in sorted(set(event_ids)):
-        try:
-            summary.add(reprocess_one(event_id=event_id, user=user, force=force))
-        except WebhookEvent.DoesNotExist:
-            summary.not_runnable += 1
+    for event_id in dict.fromkeys(event_ids):
+        attempts_before = (
+            WebhookEvent.objects.filter(pk=event_id).values_list("attempts", flat=True).first()
+        )
+        if attempts_before is None:
+            outcome = MISSING
+        else:
+            try:
+                event = reprocess_event(event_id=event_id, user=user, force=force, via=via)
+            except ReprocessNotAllowed:
+                outcome = NOT_ALLOWED
+            else:
+                outcome = event.status if event.attempts > attempts_before else SKIPPED
+        summary.add(outcome)
+        if on_event is not None:
+            on_event(event_id, outcome)
     return summary
 
 
@@ -156,8 +208,6 @@ def create_reprocess_job(
 
 
 def enqueue_reprocess_job(*, job_id: int) -> None:
-    from .tasks import run_reprocess_job as run_reprocess_job_task
-
     try:
         run_reprocess_job_task.enqueue(job_id=job_id)
     except Exception as exc:
@@ -175,6 +225,12 @@ def selection_of_job(*, job: ReprocessJob) -> ReprocessSelection:
         event_filter=EventFilter.from_json(job.event_filter) if job.event_filter else None,
         max_event_id=job.max_event_id,
     )
+
+
+@task()
+def run_reprocess_job_task(job_id: int) -> str:
+    """A bulk reprocess started from the admin."""
+    return run_reprocess_job(job_id=job_id).status
 
 
 def run_reprocess_job(*, job_id: int) -> ReprocessJob:

@@ -9,8 +9,11 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
+from common.logfields import log_fields
+
 from .models import WebhookEvent, WebhookEventStatus
-from .services import log_fields
+
+logger = logging.getLogger("webhooks")
 
 NEVER_PRUNED = frozenset(
     {WebhookEventStatus.RECEIVED, WebhookEventStatus.PROCESSING, WebhookEventStatus.FAILED}
@@ -124,6 +127,7 @@ def prune_webhook_events(
             .count()
         )
     log_fields(
+        logger=logger,
         level=logging.INFO,
         what="webhook prune",
         dry_run=dry_run,

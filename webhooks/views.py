@@ -1,4 +1,4 @@
-"""HTTP entry point for Cal.com: parse the request, delegate to services, answer fast."""
+"""HTTP entry point for Cal.com: parse the request, delegate to ingest, answer fast."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from calcom.signatures import SIGNATURE_HEADER, verify_signature
+from common.logfields import log_fields
+
+from .ingest import record_delivery, webhook_secrets
 from .metrics import INGEST_SECONDS
 from .models import SignatureResult
-from .services import log_fields, record_delivery, record_refused_delivery, webhook_secrets
-from .signatures import SIGNATURE_HEADER, verify_signature
+from .rate_limit import record_refused_delivery
 
 logger = logging.getLogger("webhooks")
 
@@ -108,7 +111,7 @@ class CalComWebhookView(View):
             # No traceback: during an outage every delivery ends here.
             first_line = (str(exc).strip().splitlines() or [""])[0]
             log_fields(
-                level=logging.ERROR, what="webhook database unavailable",
+                logger=logger, level=logging.ERROR, what="webhook database unavailable",
                 error=f"{type(exc).__name__}: {first_line}"[:300],
             )
             response = JsonResponse(
@@ -138,8 +141,8 @@ class CalComWebhookView(View):
         except UnreadablePostError as exc:
             # The client stopped sending (or gunicorn's body deadline passed); nothing is stored.
             log_fields(
-                level=logging.WARNING, what="webhook body not received", client_ip=ip,
-                error=str(exc)[:200],
+                logger=logger, level=logging.WARNING, what="webhook body not received",
+                client_ip=ip, error=str(exc)[:200],
             )
             return _error(408, "request body not received in time")
         if len(raw_body) > limit:

@@ -81,6 +81,6 @@ def _registration(*, offline: bool) -> str:
     if offline:
         return "not checked (--offline)"
     # Imported here: it is an HTTP call to Cal.com, only made when asked for.
-    from webhooks.registration import describe_registration
+    from webhooks.subscription import describe_registration
 
     return describe_registration().removeprefix("Cal.com webhook: ")

@@ -1,6 +1,7 @@
 """`manage.py register_calcom_webhooks`: point Cal.com's webhook at this service, idempotently.
 
-Parses options, calls webhooks/registration.py and prints; every decision lives there.
+Parses options, calls webhooks/subscription.py and prints; every decision lives there and in
+the pure plan it uses (calcom/registration.py).
 """
 
 from __future__ import annotations
@@ -10,18 +11,21 @@ from collections.abc import Sequence
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from webhooks.calcom_api import CalComClient, CalComError, CalComWebhook
-from webhooks.registration import (
+from calcom.api.client import CalComClient, CalComError
+from calcom.api.webhooks import CalComWebhook
+from calcom.registration import (
     PlanAction,
     RegistrationError,
+    parse_triggers,
+    same_subscriber_url,
+)
+from webhooks.subscription import (
     RegistrationOutcome,
     build_desired_webhook,
     default_subscriber_url,
     delete_our_webhooks,
     fetch_webhooks,
-    parse_triggers,
     register_webhook,
-    same_subscriber_url,
     webhook_signing_secret,
 )
 

@@ -11,7 +11,8 @@ from tqdm import tqdm
 
 from webhooks.models import AttemptTrigger, WebhookEventStatus
 from webhooks.ops_selectors import events_for_reprocessing
-from webhooks.services import NEVER_PROCESSED, reprocess_events
+from webhooks.processing import NEVER_PROCESSED
+from webhooks.reprocessing import reprocess_events
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -129,13 +130,15 @@ class Command(BaseCommand):
             file=self.stderr._out,
             disable=not show,
         ) as bar:
-            outcomes = reprocess_events(
+            summary = reprocess_events(
                 event_ids=selected_ids,
                 force=force,
                 via=AttemptTrigger.COMMAND,
                 on_event=lambda event_id, outcome: bar.update(1),
             )
-        self.stdout.write(f"reprocessed {len(selected_ids)} event(s): {_counts(outcomes)}")
+        self.stdout.write(
+            f"reprocessed {len(selected_ids)} event(s): {_counts(summary.outcomes)}"
+        )
 
 
 def _counts(counts: dict[str, int]) -> str:

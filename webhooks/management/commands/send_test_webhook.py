@@ -6,14 +6,14 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.samples import (
-    SAMPLE_WEBHOOK_TRIGGERS,
+from calcom.samples import (
     build_sample_webhook_body,
     encode_webhook_body,
     new_sample_booking,
     post_sample_webhook,
 )
-from webhooks.services import webhook_secrets
+from calcom.triggers import DELIVERABLE_TRIGGERS
+from webhooks.ingest import webhook_secrets
 
 
 class Command(BaseCommand):
@@ -27,9 +27,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "trigger",
             type=str.upper,
-            choices=SAMPLE_WEBHOOK_TRIGGERS,
+            choices=DELIVERABLE_TRIGGERS,
             metavar="TRIGGER",
-            help=f"one of: {', '.join(SAMPLE_WEBHOOK_TRIGGERS)}",
+            help=f"one of: {', '.join(DELIVERABLE_TRIGGERS)}",
         )
         parser.add_argument("--url", help="where to post (default: PUBLIC_BASE_URL + webhook path)")
         parser.add_argument("--uid", default="", help="booking uid (default: a fresh one)")

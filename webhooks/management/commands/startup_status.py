@@ -40,7 +40,7 @@ class Command(BaseCommand):
             )
         if settings.CAL_COM_API_KEY:
             # Asks Cal.com (short timeout, never raises) whether it delivers to webhook_url.
-            from webhooks.registration import describe_registration
+            from webhooks.subscription import describe_registration
 
             lines.append(f"  {describe_registration()}")
         lines.append("  create an admin user: .venv/bin/python manage.py createsuperuser")

@@ -1,0 +1,116 @@
+"""Realistic Cal.com webhook bodies for any trigger, signed and posted like Cal.com does.
+
+Used by `manage.py send_test_webhook` (like `stripe trigger`) and by tests: a fresh booking and
+the current time, built by `calcom.bodies` (which the demo data builds its bodies with too).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.utils import timezone
+
+from calcom.bodies import BodyTimes, SampleBooking, webhook_body
+from calcom.triggers import DELIVERABLE_TRIGGERS
+
+# Cal.com's own sample bodies, one per trigger, as its code builds them.
+PAYLOADS_DIR = Path(__file__).resolve().parent / "payloads"
+
+
+def new_sample_booking(*, uid: str = "", booking_id: int | None = None, **fields) -> SampleBooking:
+    """A booking with a fresh Cal.com-like uid (22 alphanumerics) and id unless given."""
+    from django.utils.crypto import get_random_string
+
+    return SampleBooking(
+        uid=uid or get_random_string(22),
+        booking_id=booking_id if booking_id is not None else random.randint(100_000, 9_999_999),
+        **fields,
+    )
+
+
+def build_sample_webhook_body(
+    *, trigger: str, booking: SampleBooking, now: datetime | None = None
+) -> dict:
+    """A realistic Cal.com body (payload version 2021-10-20) for `trigger`, shaped like the
+    bodies Cal.com sends (calcom/payloads), with a fresh `createdAt`: the booking starts
+    tomorrow on the hour (MEETING_STARTED/ENDED: it starts or ends now).
+    """
+    if trigger not in DELIVERABLE_TRIGGERS:
+        raise ValueError(
+            f"unknown trigger {trigger!r}; one of: {', '.join(DELIVERABLE_TRIGGERS)}"
+        )
+    now = now or timezone.now()
+    start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    end = start + timedelta(minutes=30)
+    if trigger == "MEETING_STARTED":
+        # Sent by Cal.com's cron at the booking's start or end: that moment is now.
+        start, end = now, now + timedelta(minutes=30)
+    elif trigger == "MEETING_ENDED":
+        start, end = now - timedelta(minutes=30), now
+    if trigger == "BOOKING_RESCHEDULED" and not booking.reschedule_uid:
+        booking = replace(booking, reschedule_uid=new_sample_booking().uid)
+    times = BodyTimes(
+        created_at=_calcom_time(now, milliseconds=True),
+        start=_calcom_time(start),
+        end=_calcom_time(end),
+        start_ms=_calcom_time(start, milliseconds=True),
+        end_ms=_calcom_time(end, milliseconds=True),
+        start_offset=start.isoformat(timespec="seconds"),
+        end_offset=end.isoformat(timespec="seconds"),
+        previous_start=_calcom_time(start - timedelta(days=1)),
+        previous_end=_calcom_time(end - timedelta(days=1)),
+        booked_at=_calcom_time(start - timedelta(days=1), milliseconds=True),
+        out_of_office_end=(start + timedelta(days=7)).isoformat(timespec="seconds"),
+        now=_calcom_time(now),
+    )
+    return webhook_body(trigger=trigger, booking=booking, times=times, rng=random.Random())
+
+def encode_webhook_body(body: dict) -> bytes:
+    """Bytes as Cal.com's JSON.stringify writes them: compact, non-ASCII as raw UTF-8."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class SampleDeliveryAnswer:
+    status: int
+    body: str
+    elapsed_ms: float
+
+
+def post_sample_webhook(
+    *, body: bytes, url: str, secret: str, timeout: float = 10.0
+) -> SampleDeliveryAnswer:
+    """POST `body` to `url` the way Cal.com does: signed with `secret` (or, without one, the
+    `no-secret-provided` marker Cal.com sends), JSON, version header, no redirects."""
+    import requests
+
+    from calcom.signatures import NO_SECRET_SENTINEL, SIGNATURE_HEADER, sign_body
+
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign_body(body=body, secret=secret) if secret else NO_SECRET_SENTINEL,
+        "X-Cal-Webhook-Version": "2021-10-20",
+        "User-Agent": "vani-send-test-webhook",
+    }
+    started = time.monotonic()
+    response = requests.post(
+        url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+    )
+    return SampleDeliveryAnswer(
+        status=response.status_code,
+        body=response.text,
+        elapsed_ms=(time.monotonic() - started) * 1000,
+    )
+
+
+def _calcom_time(moment: datetime, *, milliseconds: bool = False) -> str:
+    text = moment.astimezone(dt_timezone.utc).isoformat(
+        timespec="milliseconds" if milliseconds else "seconds"
+    )
+    return text.replace("+00:00", "Z")

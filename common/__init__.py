@@ -1,0 +1,1 @@
+"""Tiny utilities shared by every layer; nothing here imports a VANI app."""

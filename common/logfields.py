@@ -1,0 +1,29 @@
+"""Structured log lines: `what key=value …`, readable as text and as JSON (LOG_FORMAT=json)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+
+def log_fields(*, logger: logging.Logger, level: int, what: str, **fields) -> None:
+    """One log line: `what key=value …`, values with spaces JSON-quoted, empty ones as `-`.
+
+    The fields also ride on the record (`extra`), so LOG_FORMAT=json emits them as JSON keys.
+    """
+    text = " ".join(f"{key}={_log_value(value)}" for key, value in fields.items())
+    logger.log(level, "%s %s", what, text, extra=fields)
+
+
+def _log_value(value) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if any(char.isspace() for char in text) or '"' in text or "=" in text:
+        return json.dumps(text, ensure_ascii=False)
+    return text

@@ -1,0 +1,211 @@
+"""Meetings and targets in the admin: find a meeting by any uid of its chain, read its timeline.
+
+Meetings are written by Cal.com webhooks (meetings/services/apply.py); here staff only link a target.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group, User
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from console.admin.base import BoundedChangeListMixin, VaniModelAdmin
+from console.filters import event_list_url
+from console.widgets import (
+    MEETING_STATUS_COLOURS,
+    PAYMENT_COLOURS,
+    EstimatedCountPaginator,
+    badge,
+    meeting_timeline_panel,
+)
+from webhooks import selectors as webhook_selectors
+
+from meetings import selectors as meeting_selectors
+from meetings.models import Meeting, Target
+from meetings.services.targets import link_target
+
+class StartTimeFilter(admin.SimpleListFilter):
+    """Fixed windows around today, all ranges on the indexed start time."""
+
+    title = "start time"
+    parameter_name = "start"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("upcoming", "Upcoming"),
+            ("today", "Today"),
+            ("next7", "Next 7 days"),
+            ("past7", "Past 7 days"),
+            ("past30", "Past 30 days"),
+            ("past", "In the past"),
+            ("none", "No start time"),
+        )
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        now = timezone.now()
+        today = timezone.make_aware(
+            datetime.combine(timezone.localdate(), datetime.min.time())
+        )
+        ranges = {
+            "upcoming": (now, None),
+            "today": (today, today + timedelta(days=1)),
+            "next7": (now, now + timedelta(days=7)),
+            "past7": (now - timedelta(days=7), now),
+            "past30": (now - timedelta(days=30), now),
+            "past": (None, now),
+        }
+        if value == "none":
+            return queryset.filter(start_time__isnull=True)
+        if value not in ranges:
+            return queryset.none()
+        start, end = ranges[value]
+        if start is not None:
+            queryset = queryset.filter(start_time__gte=start)
+        if end is not None:
+            queryset = queryset.filter(start_time__lt=end)
+        return queryset
+
+
+@admin.register(Meeting)
+class MeetingAdmin(VaniModelAdmin):
+    list_display = (
+        "meeting_title", "status_column", "start_time", "attendee_column", "target",
+        "payment_column",
+    )
+    list_display_links = ("meeting_title",)
+    list_filter = ("status", StartTimeFilter, "payment_status")
+    list_select_related = ("target",)
+    list_per_page = 50
+    sortable_by = ("start_time",)
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = EstimatedCountPaginator
+    search_fields = ("cal_event_id",)  # shows the box; the lookup is get_search_results
+    search_help_text = (
+        "Any booking uid of the reschedule chain, a Cal.com booking id, an attendee or target "
+        "e-mail (exact), or a target's name or company."
+    )
+    autocomplete_fields = ("target",)
+    fieldsets = (
+        ("Booking", {"fields": (
+            "cal_event_id", "booking_uids", "cal_booking_id", "title", "status_column",
+            "cal_status", "start_time", "end_time", "location", "video_url",
+        )}),
+        ("People", {"fields": (
+            "attendee_name", "attendee_email", "organizer_name", "organizer_email", "target",
+            "no_show_emails",
+        )}),
+        ("Payment", {"fields": (
+            "payment_column", "payment_id", "payment_amount", "payment_currency", "paid_at",
+        )}),
+        ("History", {"fields": (
+            "cancellation_reason", "reschedule_requested", "recording_url", "transcript_urls",
+            "last_event_at", "created_at", "updated_at", "events_link",
+        )}),
+    )
+    readonly_fields = (
+        "cal_event_id", "booking_uids", "cal_booking_id", "title", "status_column", "cal_status",
+        "start_time", "end_time", "location", "video_url", "attendee_name", "attendee_email",
+        "organizer_name", "organizer_email", "no_show_emails", "payment_column", "payment_id",
+        "payment_amount", "payment_currency", "paid_at", "cancellation_reason",
+        "reschedule_requested", "recording_url", "transcript_urls", "last_event_at",
+        "created_at", "updated_at", "events_link",
+    )
+
+    class Media:
+        css = {"all": ("webhooks/admin.css",)}
+
+    # Meetings come from Cal.com; they are never added or deleted by hand.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        return meeting_selectors.search_meetings(queryset=queryset, term=search_term), False
+
+    def save_model(self, request, obj, form, change):
+        link_target(meeting=obj, target=form.cleaned_data.get("target"))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        meeting = self.get_object(request, object_id)
+        if meeting is not None:
+            extra.update(meeting_timeline_panel(meeting_id=meeting.pk))
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    @admin.display(description="meeting", ordering="start_time")
+    def meeting_title(self, obj: Meeting) -> str:
+        return obj.title[:60] or obj.cal_event_id
+
+    @admin.display(description="status")
+    def status_column(self, obj: Meeting):
+        return badge(
+            label=obj.get_status_display(),
+            colour=MEETING_STATUS_COLOURS.get(obj.status, "#6b7280"),
+            css_class=f"meeting-{obj.status}",
+        )
+
+    @admin.display(description="attendee")
+    def attendee_column(self, obj: Meeting):
+        if not obj.attendee_email:
+            return "—"
+        return format_html("{} <small>{}</small>", obj.attendee_name, obj.attendee_email)
+
+    @admin.display(description="payment")
+    def payment_column(self, obj: Meeting):
+        return badge(
+            label=obj.get_payment_status_display(),
+            colour=PAYMENT_COLOURS.get(obj.payment_status, "#9ca3af"),
+        )
+
+    @admin.display(description="every booking uid")
+    def booking_uids(self, obj: Meeting) -> str:
+        uids = sorted(webhook_selectors.chain_uids(meeting_ids=[obj.pk]))
+        return ", ".join(uids) or "—"
+
+    @admin.display(description="webhook events")
+    def events_link(self, obj: Meeting):
+        return format_html(
+            '<a href="{}">All events of this booking</a>', event_list_url(q=obj.cal_event_id)
+        )
+
+
+@admin.register(Target)
+class TargetAdmin(VaniModelAdmin):
+    list_display = ("name", "email", "company", "owner", "created_at", "meetings_link")
+    list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
+    list_select_related = ("owner",)
+    search_fields = ("name", "email", "company", "owner__username", "owner__email")
+    autocomplete_fields = ("owner",)
+    show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description="meetings")
+    def meetings_link(self, obj: Target):
+        url = reverse("admin:meetings_meeting_changelist")
+        return format_html('<a href="{}?{}">meetings</a>', url, urlencode({"q": obj.email}))
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+# Django's own user and group lists, with the same 400-not-500 changelist as ours.
+@admin.register(User)
+class UserAdmin(BoundedChangeListMixin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(BoundedChangeListMixin, auth_admin.GroupAdmin):
+    pass

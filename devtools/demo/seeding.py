@@ -1,0 +1,461 @@
+"""Realistic demo data, fast: targets, meetings with reschedule chains, and webhook events.
+
+Used by `manage.py seed_demo_data`, the tests, the benchmarks and demos. The same `seed` gives
+the same data, shifted to end at the current hour. Bodies are Cal.com bodies of every trigger
+(devtools/demo/bodies.py), statuses follow a plausible production mix (mostly processed; some
+ignored, duplicate, failed, dead, rejected; a few still waiting), and meeting state, uids,
+status changes and processing attempts agree with the events.
+
+Rows are written in batches with explicit ids (devtools/demo/copy.py): COPY on PostgreSQL (a
+million events in well under a minute), executemany elsewhere. Run it on a quiet database (no
+deliveries arriving).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.color import no_style
+from django.db import connection
+from django.utils import timezone
+
+from devtools.demo.bodies import TEMPLATES, iso, iso_seconds
+from devtools.demo.catalogue import (
+    CALCOM_IPS,
+    CANCEL_REASONS,
+    COMPANIES,
+    EVENT_TYPES,
+    FAILURES,
+    FIRST_NAMES,
+    HEADERS_SIGNED,
+    HEADERS_UNSIGNED,
+    LAST_NAMES,
+    ORGANIZERS,
+    PROBE_IPS,
+    failure_traceback,
+)
+from devtools.demo.copy import (
+    BackgroundWriter,
+    TableWriter,
+    create_indexes,
+    drop_secondary_indexes,
+    tables_empty,
+    write_batch,
+)
+from devtools.demo.story import apply_processed_event, booking_story, delivery_status, event_time
+from meetings.models import BookingUid, Meeting, MeetingStatusChange, Target
+from webhooks.models import ProcessingAttempt, WebhookEvent
+
+SPAN = timedelta(days=30)
+BULK_TABLES = (WebhookEvent, ProcessingAttempt, MeetingStatusChange)
+
+
+@dataclass
+class SeedSummary:
+    targets: int = 0
+    meetings: int = 0
+    booking_uids: int = 0
+    events: int = 0
+    attempts: int = 0
+    status_changes: int = 0
+    seconds: float = 0.0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class AlreadySeeded(Exception):
+    """The same seed was already loaded into this database (its booking uids exist)."""
+
+
+class _Seeder:
+    def __init__(self, *, events: int, seed: int, now: datetime, batch_size: int,
+                 progress: Callable[[str], None] | None, background_writes: bool = False):
+        self.background_writes = background_writes
+        self.background: BackgroundWriter | None = None
+        self.target_events = events
+        self.rng = random.Random(seed)
+        # Uids come from their own stream: a seed always starts with the same uids, whatever
+        # the number of events, so loading a seed twice is detected (AlreadySeeded).
+        self.uid_rng = random.Random(f"booking-uids-{seed}")
+        self.now = now
+        self.start = now - SPAN
+        self.batch_size = batch_size
+        self.progress = progress or (lambda message: None)
+        self.events = TableWriter(WebhookEvent)
+        self.attempts = TableWriter(ProcessingAttempt)
+        self.meetings = TableWriter(Meeting)
+        self.uids = TableWriter(BookingUid)
+        self.changes = TableWriter(MeetingStatusChange)
+        self.summary = SeedSummary()
+        self.booking_id = 900_000 + seed * 1_000_000 % 50_000_000
+        self.payment_id = 30_000
+        self.targets: list[Target] = []
+        self.ping_times: set[str] = set()
+
+    # helpers
+
+    def uid(self) -> str:
+        alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+        return "".join(self.uid_rng.choices(alphabet, k=22))
+
+    def next_booking_id(self) -> int:
+        self.booking_id += 1
+        return self.booking_id
+
+    def run(self) -> SeedSummary:
+        started = time.monotonic()
+        self.make_targets()
+        parallel = self.background_writes and connection.vendor == "postgresql"
+        # Filling an empty database: build the big tables' secondary indexes once at the end
+        # (a sort) instead of updating them row by row (random writes into large B-trees).
+        deferred_indexes = drop_secondary_indexes(BULK_TABLES) if parallel and tables_empty(BULK_TABLES) else []
+        try:
+            if parallel:
+                self.background = BackgroundWriter()
+            try:
+                self.generate()
+            finally:
+                if self.background is not None:
+                    self.background.close()
+        finally:
+            create_indexes(deferred_indexes)
+        self.finish()
+        self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def generate(self) -> None:
+        while self.summary.events < self.target_events:
+            fraction = self.summary.events / self.target_events
+            moment = self.start + SPAN * fraction + timedelta(seconds=self.rng.uniform(0, 60))
+            roll = self.rng.random()
+            if roll < 0.006:
+                self.noise_event(moment, "PING")
+            elif roll < 0.02:
+                self.noise_event(moment, "FORM_SUBMITTED")
+            elif roll < 0.024:
+                self.noise_event(moment, "OOO_CREATED")
+            elif roll < 0.028:
+                self.noise_event(moment, "BOOKING_SEATS_CHANGED")
+            elif roll < 0.058:
+                self.rejected_event(moment)
+            else:
+                self.meeting(moment)
+            if len(self.events.rows) >= self.batch_size:
+                self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        writers = (self.meetings, self.uids, self.events, self.attempts, self.changes)
+        batch = [(writer, writer.take()) for writer in writers]
+        if self.background is not None:
+            self.background.submit(batch)
+        else:
+            write_batch(batch)
+        self.progress(f"{self.events.written} events generated")
+
+    def finish(self) -> None:
+        models_written = [WebhookEvent, ProcessingAttempt, Meeting, BookingUid, MeetingStatusChange, Target]
+        with connection.cursor() as cursor:
+            for statement in connection.ops.sequence_reset_sql(no_style(), models_written):
+                cursor.execute(statement)
+            if connection.vendor == "postgresql":
+                # Fresh planner statistics and pg_class.reltuples for the admin's estimated
+                # counts; outside a transaction also the visibility map, for index-only scans.
+                command = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
+                for model in models_written:
+                    cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
+        self.summary.meetings = self.meetings.written
+        self.summary.booking_uids = self.uids.written
+        self.summary.events = self.events.written
+        self.summary.attempts = self.attempts.written
+        self.summary.status_changes = self.changes.written
+
+    def make_targets(self) -> None:
+        owners = []
+        user_model = get_user_model()
+        for _id, name, email, username in ORGANIZERS:
+            user, _ = user_model.objects.get_or_create(
+                username=f"demo-{username}",
+                defaults={"email": email, "first_name": name.split()[0], "last_name": name.split()[1]},
+            )
+            owners.append(user)
+        count = max(3, min(2000, self.target_events // 400))
+        existing = set(Target.objects.values_list("email", flat=True))
+        rows = []
+        for index in range(count):
+            first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+            company, domain = self.rng.choice(COMPANIES)
+            email = f"{first}.{last}.{index}@{domain}".lower()
+            if email in existing:
+                continue
+            rows.append(Target(name=f"{first} {last}", email=email, company=company,
+                               owner=self.rng.choice(owners)))
+        Target.objects.bulk_create(rows, batch_size=1000)
+        self.targets = list(Target.objects.filter(email__in=[t.email for t in rows]))
+        self.summary.targets = len(self.targets)
+
+    # one meeting and its story
+
+    def meeting(self, booked_at: datetime) -> None:
+        rng = self.rng
+        organizer = rng.choice(ORGANIZERS)
+        event_title, slug, length, price = rng.choices(EVENT_TYPES, weights=(6, 3, 1))[0]
+        target = rng.choice(self.targets) if self.targets and rng.random() < 0.35 else None
+        if target is not None:
+            attendee_name, attendee_email = target.name, target.email
+        else:
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            attendee_name = f"{first} {last}"
+            attendee_email = f"{first}.{last}{rng.randrange(10_000)}@example.org".lower()
+        start = (booked_at + timedelta(hours=rng.uniform(2, 24 * 10))).replace(second=0, microsecond=0)
+        start = start.replace(minute=(start.minute // 15) * 15)
+        uid = self.uid()
+        if self.summary.meetings == 0 and BookingUid.objects.filter(uid=uid).exists():
+            raise AlreadySeeded(f"booking uid {uid} of this seed is already in the database")
+        self.summary.meetings += 1
+        meeting_id = self.meetings.allocate_id()
+        facts = {
+            "organizer_id": organizer[0], "organizer_name": organizer[1],
+            "organizer_email": organizer[2], "organizer_username": organizer[3],
+            "attendee_name": attendee_name, "attendee_email": attendee_email,
+            "attendee_first": attendee_name.split()[0], "attendee_last": attendee_name.split()[-1],
+            "title": f"{event_title} between {organizer[1]} and {attendee_name}",
+            "event_title": event_title, "event_slug": slug, "event_type_id": 1180342 + len(slug),
+            "length": length, "price": price, "booked": iso(booked_at), "reason": "",
+            "reschedule_uid": "", "reschedule_id": 0, "payment_id": 0,
+            "previous_start": "", "previous_end": "",
+        }
+        state = {
+            "uid": uid, "booking_id": self.next_booking_id(), "start": start, "status": "",
+            "cal_status": "", "payment": "none", "paid_at": None, "last_event_at": None,
+            "cancellation_reason": "", "no_show": [], "recording_url": "", "transcripts": [],
+            "uids": [uid],
+        }
+        story = booking_story(rng=rng, price=price)
+        moment = booked_at
+        for trigger, delay in story:
+            moment = event_time(rng=rng, previous=moment, delay=delay, start=state["start"], length=length)
+            if moment > self.now or self.summary.events >= self.target_events:
+                break
+            if trigger == "BOOKING_RESCHEDULED":
+                facts["reschedule_uid"], facts["reschedule_id"] = state["uid"], state["booking_id"]
+                facts["previous_start"] = iso_seconds(state["start"])
+                facts["previous_end"] = iso_seconds(state["start"] + timedelta(minutes=length))
+                state["uid"], state["booking_id"] = self.uid(), self.next_booking_id()
+                state["uids"].append(state["uid"])
+                state["start"] = (state["start"] + timedelta(days=rng.randint(1, 5))).replace(minute=0)
+            if trigger in ("BOOKING_CANCELLED", "BOOKING_REJECTED"):
+                facts["reason"] = rng.choice(CANCEL_REASONS)
+            if trigger in ("BOOKING_PAYMENT_INITIATED", "BOOKING_PAID") and not facts["payment_id"]:
+                self.payment_id += 1
+                facts["payment_id"] = self.payment_id
+            self.booking_event(trigger=trigger, moment=moment, facts=facts, state=state, meeting_id=meeting_id)
+        self.write_meeting(meeting_id=meeting_id, facts=facts, state=state, booked_at=booked_at, target=target)
+
+    def booking_event(self, *, trigger: str, moment: datetime, facts: dict, state: dict, meeting_id: int) -> None:
+        rng = self.rng
+        start = state["start"]
+        values = facts  # the meeting's facts, with this event's own filled in
+        values.update(uid=state["uid"], booking_id=state["booking_id"], created=iso(moment),
+                      start=iso_seconds(start),
+                      end=iso_seconds(start + timedelta(minutes=facts["length"])))
+        body = (TEMPLATES[trigger] % values).encode("utf-8")
+        flat = trigger in ("MEETING_STARTED", "MEETING_ENDED")
+        received_at = moment + timedelta(milliseconds=rng.randint(30, 400))
+        status, reason = delivery_status(rng=rng, received_at=received_at, now=self.now)
+        if status == "processed":
+            self.apply(trigger=trigger, moment=moment, state=state, event_id=self.events.next_id,
+                       meeting_id=meeting_id)
+        event_id = self.write_event(
+            trigger=trigger, body=body, received_at=received_at, status=status, reason=reason,
+            uid=state["uid"], booking_id=state["booking_id"], attendee_email=facts["attendee_email"],
+            created_at=None if flat else moment,
+            meeting_id=meeting_id if status in ("processed", "ignored") else None,
+        )
+        if rng.random() < 0.02 and received_at + timedelta(seconds=5) < self.now:
+            # Cal.com retried a delivery it thought failed: same bytes, stored as a duplicate.
+            self.write_event(
+                trigger=trigger, body=body, received_at=received_at + timedelta(seconds=rng.uniform(1, 5)),
+                status="duplicate", reason=f"same body as event #{event_id}", uid=state["uid"],
+                booking_id=state["booking_id"], attendee_email=facts["attendee_email"],
+                created_at=None if flat else moment, meeting_id=None, duplicate_of=event_id,
+            )
+
+    def apply(self, *, trigger: str, moment: datetime, state: dict, event_id: int, meeting_id: int) -> None:
+        """What processing did to the meeting, and the audit row of a status it changed."""
+        from_status = state["status"]
+        new_status = apply_processed_event(trigger=trigger, moment=moment, state=state)
+        if new_status is not None:
+            self.changes.add({
+                "id": self.changes.allocate_id(), "meeting_id": meeting_id,
+                "from_status": from_status, "to_status": new_status, "event_id": event_id,
+                "reason": trigger if trigger != "BOOKING_RESCHEDULED" else f"{trigger} (from {state['uids'][-2]})",
+                "changed_at": moment + timedelta(milliseconds=500),
+            })
+
+    def write_meeting(self, *, meeting_id: int, facts: dict, state: dict, booked_at: datetime, target) -> None:
+        start = state["start"]
+        no_show = [facts["attendee_email"]] if state["no_show"] else []
+        self.meetings.add({
+            "id": meeting_id, "cal_event_id": state["uid"], "cal_booking_id": state["booking_id"],
+            "status": state["status"] or "scheduled", "cal_status": state["cal_status"],
+            "start_time": start, "end_time": start + timedelta(minutes=facts["length"]),
+            "title": facts["title"], "attendee_name": facts["attendee_name"],
+            "attendee_email": facts["attendee_email"], "organizer_name": facts["organizer_name"],
+            "organizer_email": facts["organizer_email"], "location": "integrations:daily",
+            "video_url": f"https://app.cal.com/video/{state['uid']}",
+            "recording_url": state["recording_url"], "transcript_urls": state["transcripts"],
+            "target_id": target.pk if target else None, "payment_status": state["payment"],
+            "payment_id": str(facts["payment_id"] or ""), "payment_amount": facts["price"] or None,
+            "payment_currency": "USD" if facts["price"] else "", "paid_at": state["paid_at"],
+            "cancellation_reason": facts["reason"] if state["status"] == "cancelled" else "",
+            "no_show_emails": no_show, "last_event_at": state["last_event_at"],
+            "created_at": booked_at, "updated_at": state["last_event_at"] or booked_at,
+        })
+        for index, uid in enumerate(state["uids"]):
+            self.uids.add({"id": self.uids.allocate_id(), "uid": uid, "meeting_id": meeting_id,
+                           "created_at": booked_at + timedelta(hours=index)})
+
+    # events that belong to no meeting
+
+    def noise_event(self, moment: datetime, trigger: str) -> None:
+        rng = self.rng
+        organizer = rng.choice(ORGANIZERS)
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        email = f"{first}.{last}{rng.randrange(10_000)}@example.org".lower()
+        uid = self.uid() if trigger == "BOOKING_SEATS_CHANGED" else ""
+        values = {
+            "created": iso(moment), "attendee_email": email, "organizer_id": organizer[0],
+            "organizer_name": organizer[1], "organizer_email": organizer[2], "uid": uid,
+            "booking_id": rng.randint(1000, 9999), "start": iso(moment + timedelta(days=20)),
+            "end": iso(moment + timedelta(days=27)),
+        }
+        if trigger == "PING":
+            # Test pings are identical but for their time; identical bodies would be duplicates.
+            while values["created"] in self.ping_times:
+                moment += timedelta(milliseconds=1)
+                values["created"] = iso(moment)
+            self.ping_times.add(values["created"])
+        body = (TEMPLATES[trigger] % values).encode("utf-8")
+        if trigger == "BOOKING_SEATS_CHANGED":
+            status, reason = "ignored", f"unknown trigger {trigger!r}"
+        elif trigger == "PING":
+            status, reason = "processed", "PING: Cal.com test delivery, nothing to apply"
+        else:
+            status, reason = "processed", f"recorded: {trigger} is not about a booking"
+        self.write_event(
+            trigger=trigger, body=body, received_at=moment + timedelta(milliseconds=rng.randint(30, 400)),
+            status=status, reason=reason, uid=uid, booking_id=None,
+            attendee_email=email if trigger == "FORM_SUBMITTED" else "", created_at=moment, meeting_id=None,
+        )
+
+    def rejected_event(self, moment: datetime) -> None:
+        rng = self.rng
+        kind = rng.choices(("invalid", "missing", "no_secret_provided"), weights=(6, 3, 1))[0]
+        if kind == "missing":
+            body = rng.choice((b'{"hello":"world"}', b"", b"<?xml version=\"1.0\"?><probe/>",
+                               b'{"triggerEvent":"BOOKING_CREATED","payload":{}}'))
+            headers, ip = HEADERS_UNSIGNED, rng.choice(PROBE_IPS)
+            reason = "missing X-Cal-Signature-256 header"
+        else:
+            values = {"created": iso(moment), "attendee_email": "jdoe@example.com"}
+            body = (TEMPLATES["PING"] % values).encode("utf-8")
+            headers, ip = HEADERS_SIGNED, rng.choice(CALCOM_IPS)
+            reason = (
+                "X-Cal-Signature-256 does not match the body under any configured secret"
+                if kind == "invalid" else
+                "X-Cal-Signature-256 is 'no-secret-provided': the Cal.com webhook has no secret; "
+                "set the same secret on both sides"
+            )
+        self.events.add({
+            "id": self.events.allocate_id(), "received_at": moment, "raw_body": body,
+            "body_size": len(body), "headers": headers, "client_ip": ip,
+            "content_type": "application/json", "webhook_version": "2021-10-20",
+            "signature_result": kind, "status": "rejected", "status_reason": reason,
+        })
+        self.count("rejected")
+
+    def write_event(self, *, trigger: str, body: bytes, received_at: datetime, status: str, reason: str,
+                    uid: str, booking_id: int | None, attendee_email: str, created_at: datetime | None,
+                    meeting_id: int | None, duplicate_of: int | None = None) -> int:
+        rng = self.rng
+        event_id = self.events.allocate_id()
+        row = {
+            "id": event_id, "trigger_event": trigger, "booking_uid": uid, "booking_id": booking_id,
+            "attendee_email": attendee_email, "event_created_at": created_at, "received_at": received_at,
+            "raw_body": body, "body_size": len(body), "headers": HEADERS_SIGNED,
+            "client_ip": rng.choice(CALCOM_IPS), "content_type": "application/json",
+            "webhook_version": "2021-10-20", "signature_result": "valid",
+            "fingerprint": hashlib.sha256(body).hexdigest(), "duplicate_of_id": duplicate_of,
+            "status": status, "status_reason": reason, "meeting_id": meeting_id,
+        }
+        if status in ("processed", "ignored"):
+            tries = 2 if rng.random() < 0.03 else 1
+            row.update(attempts=tries, processed_at=received_at + timedelta(milliseconds=rng.randint(5, 80)))
+            self.write_attempts(event_id=event_id, received_at=received_at, tries=tries,
+                                final=status, final_error=reason)
+        elif status in ("failed", "dead"):
+            error, where, cause = rng.choice(FAILURES)
+            tries = 5 if status == "dead" else rng.randint(1, 3)
+            row.update(attempts=tries, last_error=error, last_traceback=failure_traceback(error, where, cause))
+            if status == "failed":
+                row["next_attempt_at"] = received_at + timedelta(minutes=2 ** tries)
+            self.write_attempts(event_id=event_id, received_at=received_at, tries=tries,
+                                final="failed", final_error=error, failure=(error, where, cause))
+        elif status == "processing":
+            row["attempts"] = 1
+            self.attempts.add({"id": self.attempts.allocate_id(), "event_id": event_id, "number": 1,
+                               "started_at": received_at, "outcome": "running", "started_via": "delivery"})
+        self.events.add(row)
+        self.count(status)
+        return event_id
+
+    def write_attempts(self, *, event_id: int, received_at: datetime, tries: int, final: str,
+                       final_error: str, failure: tuple[str, str, str] | None = None) -> None:
+        for number in range(1, tries + 1):
+            started = received_at + timedelta(minutes=(2 ** number - 2))
+            last = number == tries
+            error, where, cause = failure or self.rng.choice(FAILURES)
+            outcome = final if last else "failed"
+            self.attempts.add({
+                "id": self.attempts.allocate_id(), "event_id": event_id, "number": number,
+                "started_at": started, "finished_at": started + timedelta(milliseconds=40),
+                "outcome": outcome,
+                "error": (final_error if last else error) if outcome != "processed" else "",
+                "traceback": failure_traceback(error, where, cause) if outcome == "failed" else "",
+                "started_via": "delivery" if number == 1 else "retry",
+            })
+
+    def count(self, status: str) -> None:
+        self.summary.events += 1
+        self.summary.by_status[status] = self.summary.by_status.get(status, 0) + 1
+
+
+def seed_demo_data(
+    *,
+    events: int,
+    seed: int = 1,
+    now: datetime | None = None,
+    batch_size: int = 10_000,
+    progress: Callable[[str], None] | None = None,
+    background_writes: bool = False,
+) -> SeedSummary:
+    """Add about `events` webhook events (exactly that many) with their meetings and targets.
+
+    `background_writes` (PostgreSQL, outside a transaction: the command, not tests) writes each
+    batch on a second connection while the next one is generated. Raises AlreadySeeded when
+    this seed's data is already in the database.
+    """
+    if events < 1:
+        raise ValueError("events must be at least 1")
+    # Times are laid out from the top of the hour, so a seed gives the same data all hour long
+    # (and the same data shifted by whole hours later: meetings start on the quarter hour).
+    now = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
+    seeder = _Seeder(events=events, seed=seed, now=now, batch_size=batch_size,
+                     progress=progress, background_writes=background_writes)
+    return seeder.run()

@@ -1,0 +1,164 @@
+"""The benchmark code works: a second of real load, a tiny drain, the report. No timing asserts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from urllib.parse import urlsplit
+
+import pytest
+
+from bench import admin_pages, bodies, infra, ingest, loadgen, processing, report
+from bench.urls import BASELINE_INGEST_PATH, STOCK_ADMIN_PREFIX
+from meetings.models import Meeting
+from webhooks.models import SignatureResult, WebhookEvent, WebhookEventStatus
+from calcom.signatures import verify_signature
+
+from tests.support.db import is_postgres
+from tests.support.delivery import WEBHOOK_URL
+
+
+@pytest.fixture
+def bench_urls(settings):
+    settings.ROOT_URLCONF = "bench.urls"
+
+
+def test_generated_bodies_are_distinct_signed_calcom_bodies():
+    factory = bodies.BookingCreatedFactory(secret="s3cret", run_prefix="smoke")
+    made = [factory.make(number) for number in range(50)]
+    assert len({m.body for m in made}) == 50
+    for signed in made[:3]:
+        payload = json.loads(signed.body)
+        assert payload["triggerEvent"] == "BOOKING_CREATED"
+        assert payload["payload"]["uid"].startswith("smoke")
+        assert isinstance(payload["payload"]["bookingId"], int)
+        assert 3000 < len(signed.body) < 5000
+        assert verify_signature(body=signed.body, signature=signed.signature, secrets=["s3cret"]) == (
+            SignatureResult.VALID
+        )
+
+
+def test_load_generator_drives_the_real_endpoint_and_the_baseline(
+    live_server, bench_urls, webhook_secret
+):
+    address = urlsplit(live_server.url)
+    # pytest-django's live server shares one in-memory SQLite connection between its threads,
+    # so concurrent requests are only meaningful on PostgreSQL.
+    concurrency = 2 if is_postgres() else 1
+    outcomes = {}
+    for name, path in (("target", WEBHOOK_URL), ("baseline", BASELINE_INGEST_PATH)):
+        outcomes[name] = asyncio.run(
+            loadgen.run_load(
+                host=address.hostname, port=address.port, path=path, secret=webhook_secret,
+                prefix=f"smoke{name}", concurrency=concurrency, duration=0.8, warmup=0.2, bodies=5000,
+            )
+        )
+    for result in outcomes.values():
+        assert result.requests > 0
+        assert result.errors == 0, result.error_samples
+        assert 0 < result.latency_ms["p50"] <= result.latency_ms["p99"] <= result.latency_ms["max"]
+    delivered = WebhookEvent.objects.filter(trigger_event="BOOKING_CREATED")
+    # Only the real endpoint parses (and, inline here, processes) what it stores.
+    assert delivered.count() >= outcomes["target"].requests
+    assert not delivered.exclude(status=WebhookEventStatus.PROCESSED).exists()
+    assert WebhookEvent.objects.filter(trigger_event="").count() >= outcomes["baseline"].requests
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert loadgen.percentile(values, 0.5) == 50.0
+    assert loadgen.percentile(values, 0.99) == 99.0
+    assert loadgen.percentile([], 0.5) == 0.0
+
+
+@pytest.mark.django_db
+def test_processing_mix_goes_through_the_real_pipeline(django_capture_on_commit_callbacks):
+    mix = bodies.booking_lifecycles(events=40, run_prefix="smokemix")
+    assert {"BOOKING_CREATED", "MEETING_ENDED"} <= set(Counter(d.trigger for d in mix))
+    with django_capture_on_commit_callbacks(execute=True):
+        fed = processing.feed(events=40, prefix="smokemix", part=0, parts=1)
+    assert fed["fed"] == 40
+    # Inline backend: every delivery is processed at once, each booking is one meeting.
+    assert WebhookEvent.objects.count() == 40
+    assert not WebhookEvent.objects.exclude(
+        status__in=[WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED]
+    ).exists()
+    assert Meeting.objects.count() == len({d.booking for d in mix})
+    updated = processing.bare_updates(part=0, parts=1)
+    assert updated["updates"] == 40
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_db_worker_drain_and_bare_update_baseline(settings):
+    settings.TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
+    settings.TASKS = {"default": {"BACKEND": settings.TASKS_BACKEND}}
+    config = processing.ProcessingConfig(events=20, worker_counts=(1,), feeders=1)
+    result = processing.drain_run(workers=1, config=config, prefix="smokedrain")
+    assert result["events"] == 20
+    assert result["drained_fully"] and result["processed_events"] == 20
+    assert sum(result["statuses"].values()) == 20
+    assert set(result["statuses"]) <= {"processed", "ignored"}
+    assert result["events_per_s"] > 0
+    assert result["baseline"]["updates"] == 20
+    assert all(kib > 0 for kib in result["worker_peak_rss_kib"].values())
+
+
+@pytest.mark.django_db
+def test_admin_pages_console_and_stock_baseline(bench_urls):
+    from devtools.demo.seeding import seed_demo_data
+
+    seed_demo_data(events=300, seed=99)
+    client = admin_pages.logged_in_client()
+    for page in admin_pages.pages_to_measure():
+        for url in (admin_pages.CONSOLE_PREFIX + page.console_path, STOCK_ADMIN_PREFIX + page.stock_path):
+            timing = admin_pages.time_page(client=client, url=url, requests=2, budget_seconds=5)
+            assert timing["requests"] == 2
+            assert timing["bytes"] > 0
+
+
+def test_report_renders_every_part():
+    load = {
+        "body_bytes": 3800.0, "requests_per_s": 100.0, "latency_ms": {"p50": 5.0, "p95": 9.0, "p99": 12.0, "max": 20.0},
+        "errors": 0, "ran_out_of_bodies": False,
+    }
+    ingest_results = ingest.summarise(
+        rounds=[
+            {"kind": "baseline", "load": {**load, "requests_per_s": 125.0}},
+            {"kind": "target", "load": load,
+             "verification": {"events": 10, "statuses": {"received": 10}, "queued_tasks": 2, "uncovered_events": 0, "ok": True}},
+        ],
+        config=ingest.IngestConfig(),
+        web_peak_rss_kib={"1": 60_000},
+    )
+    assert ingest_results["throughput_ratio"] == pytest.approx(0.8)
+    results = {
+        "date": "2030-01-01 00:00 UTC", "seconds": 60.0,
+        "noise_start": {"load_average": (0.1, 0.1, 0.1), "fdatasync_us": 150.0, "pressure_avg60": {}},
+        "noise_end": report.noise_gauges(),
+        "git": {"commit": "0123456789abcdef", "uncommitted_files": 0},
+        "machine": {
+            "nproc": "2", "cpu_model": "CPU", "hypervisor": "", "memory": "Mem: 1", "kernel": "6",
+            "python": "3.11",
+            "postgres": {"version": "15", "shared_buffers": "128MB", "synchronous_commit": "on",
+                         "fsync": "on", "wal_sync_method": "fdatasync"},
+        },
+        "ingest": ingest_results,
+    }
+    results["memory"] = report.memory_summary(results)
+    results["targets"] = report.targets(results)
+    assert results["targets"]["ingest"]["met"] is True
+    assert "| ingest | requests/s (median) | 100 | 125 | 0.80 |" in report.markdown(results)
+    assert json.loads(report.json_line(results))["ingest"]["ratio"] == 0.8
+
+
+def test_service_tables_cover_the_queue():
+    assert "webhook_events" in infra.service_tables()
+    assert any(table.startswith("django_tasks_database") for table in infra.service_tables())
+
+
+@pytest.mark.django_db
+def test_helper_processes_get_this_processes_database():
+    url = infra.subprocess_env()["DATABASE_URL"]
+    assert url.startswith("postgres://" if is_postgres() else "sqlite:///")
