@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
 
-from meetings.models import Meeting, MeetingStatus, Target
 from api.selectors import webhook_events_for_booking_uid
+from meetings.models import Meeting, MeetingStatus, Target
 from meetings.selectors import meeting_ids_for_booking
 from vani.datetimes import storable_moment
 from webhooks.models import WebhookEvent, WebhookEventStatus
@@ -22,8 +22,9 @@ class StorableIsoDateTimeField(IsoDateTimeField):
         if moment is None:
             return None
         if not storable_moment(moment):
-            raise ValidationError("Enter a date and time in years 1-9999 (UTC) and an offset "
-                                  "within ±15:59.", code="invalid")
+            raise ValidationError(
+                "Enter a date and time in years 1-9999 (UTC) and an offset within ±15:59.", code="invalid"
+            )
         # Sent to the database in UTC: the offset given is only how the moment was written.
         return moment.astimezone(UTC)
 
@@ -54,9 +55,7 @@ class MeetingFilter(django_filters.FilterSet):
         model = Meeting
         fields: list[str] = []
 
-    def filter_any_booking_uid(
-        self, queryset: QuerySet[Meeting], name: str, value: str
-    ) -> QuerySet[Meeting]:
+    def filter_any_booking_uid(self, queryset: QuerySet[Meeting], name: str, value: str) -> QuerySet[Meeting]:
         # Two indexed lookups (current uid, BookingUid aliases) instead of a join with OR.
         return queryset.filter(id__in=meeting_ids_for_booking(uids=[value]))
 

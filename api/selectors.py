@@ -12,7 +12,6 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from meetings.selectors import meeting_ids_for_booking
-
 from webhooks.body_json import parse_body_json
 from webhooks.models import WebhookEvent
 from webhooks.selectors import chain_uids
@@ -25,9 +24,7 @@ def webhook_event_list() -> QuerySet[WebhookEvent]:
     return WebhookEvent.objects.defer(*LIST_DEFERRED_FIELDS).order_by("-received_at", "-id")
 
 
-def webhook_events_for_booking_uid(
-    *, queryset: QuerySet[WebhookEvent], uid: str
-) -> QuerySet[WebhookEvent]:
+def webhook_events_for_booking_uid(*, queryset: QuerySet[WebhookEvent], uid: str) -> QuerySet[WebhookEvent]:
     """Events of the booking with this uid, including the rest of its reschedule chain: events
     naming any uid the meeting has had, and events linked to the meeting."""
     meeting_ids = meeting_ids_for_booking(uids=[uid])

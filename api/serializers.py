@@ -127,9 +127,7 @@ class MeetingDetailSerializer(MeetingSerializer):
     @extend_schema_field(StatusChangeSerializer(many=True))
     def get_status_changes(self, meeting: Meeting) -> list[dict]:
         changes = [
-            entry.status_change
-            for entry in self.context["timeline"]
-            if entry.status_change is not None
+            entry.status_change for entry in self.context["timeline"] if entry.status_change is not None
         ]
         return StatusChangeSerializer(changes, many=True).data
 
@@ -240,9 +238,7 @@ class WebhookEventSerializer(serializers.ModelSerializer):
 
 
 class ProcessingAttemptSerializer(serializers.ModelSerializer):
-    started_by = serializers.CharField(
-        source="started_by.get_username", allow_null=True, read_only=True
-    )
+    started_by = serializers.CharField(source="started_by.get_username", allow_null=True, read_only=True)
 
     class Meta:
         model = ProcessingAttempt
@@ -271,9 +267,7 @@ class WebhookEventDetailSerializer(WebhookEventSerializer):
         help_text="The body as text when it is not JSON (invalid UTF-8 replaced); else null."
     )
     processing_attempts = serializers.SerializerMethodField()
-    status_changes = serializers.SerializerMethodField(
-        help_text="Meeting status changes this event caused."
-    )
+    status_changes = serializers.SerializerMethodField(help_text="Meeting status changes this event caused.")
 
     class Meta(WebhookEventSerializer.Meta):
         fields = (

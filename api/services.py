@@ -13,9 +13,7 @@ class ApiTokenRefused(Exception):
 def issue_api_token(*, user, rotate: bool = False) -> Token:
     """The user's REST API token (DRF authtoken), created if missing; a new one if `rotate`."""
     if not user.is_active or not user.is_staff:
-        raise ApiTokenRefused(
-            f"{user.get_username()} is not an active staff user; the API is for staff only"
-        )
+        raise ApiTokenRefused(f"{user.get_username()} is not an active staff user; the API is for staff only")
     with transaction.atomic():
         if rotate:
             Token.objects.filter(user=user).delete()

@@ -51,8 +51,20 @@ def seed(*, config: AdminConfig) -> dict:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         subprocess.run(
-            [PYTHON, "manage.py", "seed_demo_data", "--events", str(config.events), "--seed", str(config.seed)],
-            cwd=REPO_DIR, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT, check=True,
+            [
+                PYTHON,
+                "manage.py",
+                "seed_demo_data",
+                "--events",
+                str(config.events),
+                "--seed",
+                str(config.seed),
+            ],
+            cwd=REPO_DIR,
+            env=subprocess_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=True,
         )
     return {"events": WebhookEvent.objects.count(), "seconds": time.monotonic() - started}
 
@@ -73,7 +85,11 @@ def pages_to_measure() -> list[Page]:
     return [
         Page("list", EVENTS_PAGE, EVENTS_PAGE),
         Page("list status=failed", f"{EVENTS_PAGE}?status={failed}", f"{EVENTS_PAGE}?status__exact={failed}"),
-        Page("uid search", f"{EVENTS_PAGE}?q={sample['booking_uid']}", f"{EVENTS_PAGE}?q={sample['booking_uid']}"),
+        Page(
+            "uid search",
+            f"{EVENTS_PAGE}?q={sample['booking_uid']}",
+            f"{EVENTS_PAGE}?q={sample['booking_uid']}",
+        ),
         Page("event detail", f"{EVENTS_PAGE}{sample['id']}/change/", f"{EVENTS_PAGE}{sample['id']}/change/"),
     ]
 
@@ -121,11 +137,15 @@ def run_admin(*, config: AdminConfig) -> dict:
     results = []
     for page in pages_to_measure():
         console = time_page(
-            client=client, url=CONSOLE_PREFIX + page.console_path, requests=config.requests,
+            client=client,
+            url=CONSOLE_PREFIX + page.console_path,
+            requests=config.requests,
             budget_seconds=config.page_budget_seconds,
         )
         stock = time_page(
-            client=client, url=STOCK_ADMIN_PREFIX + page.stock_path, requests=config.requests,
+            client=client,
+            url=STOCK_ADMIN_PREFIX + page.stock_path,
+            requests=config.requests,
             budget_seconds=config.page_budget_seconds,
         )
         results.append(

@@ -13,14 +13,14 @@ import hmac
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "calcom_bodies"
 SIGNATURE_HEADER = "X-Cal-Signature-256"
 BENCH_SECRET = "whsec_benchmark_secret"
-_EPOCH = datetime(2025, 6, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def compact(obj: dict) -> bytes:
@@ -53,7 +53,8 @@ def template(trigger: str) -> dict:
     root = json.loads((TEMPLATES_DIR / f"{trigger}.json").read_text(encoding="utf-8"))
     booking = root["payload"] if isinstance(root.get("payload"), dict) else root
     for key, text in (
-        ("description", EVENT_DESCRIPTION), ("eventDescription", EVENT_DESCRIPTION),
+        ("description", EVENT_DESCRIPTION),
+        ("eventDescription", EVENT_DESCRIPTION),
         ("additionalNotes", BOOKER_NOTES),
     ):
         if key in booking:
@@ -136,11 +137,13 @@ def booking_lifecycles(*, events: int, seed: int = 7, run_prefix: str = "bk") ->
                 "start": current["start"] + timedelta(days=1),
                 "end": current["end"] + timedelta(days=1),
             }
-            stages.append((
-                "BOOKING_RESCHEDULED",
-                booked_at + timedelta(hours=5),
-                {**moved, "from_uid": current["uid"], "from_id": current["booking_id"]},
-            ))
+            stages.append(
+                (
+                    "BOOKING_RESCHEDULED",
+                    booked_at + timedelta(hours=5),
+                    {**moved, "from_uid": current["uid"], "from_id": current["booking_id"]},
+                )
+            )
             current = moved
         if rng.random() < 0.15:
             stages.append(("BOOKING_CANCELLED", booked_at + timedelta(hours=20), current))
@@ -155,8 +158,17 @@ def booking_lifecycles(*, events: int, seed: int = 7, run_prefix: str = "bk") ->
 
 
 def _lifecycle_body(
-    *, trigger: str, at: datetime, booking: int, booked_at: datetime, start: datetime,
-    end: datetime, uid: str, booking_id: int, from_uid: str = "", from_id: int | None = None,
+    *,
+    trigger: str,
+    at: datetime,
+    booking: int,
+    booked_at: datetime,
+    start: datetime,
+    end: datetime,
+    uid: str,
+    booking_id: int,
+    from_uid: str = "",
+    from_id: int | None = None,
 ) -> bytes:
     root = copy.deepcopy(template(trigger))
     guest = f"guest{booking}@example.org"

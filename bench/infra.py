@@ -138,14 +138,24 @@ def gunicorn_server(*, config: GunicornConfig, log_path: Path):
     """Serve the project (ROOT_URLCONF from the environment) on a free local port."""
     port = free_port()
     command = [
-        PYTHON, "-m", "gunicorn", "vani.wsgi:application",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(config.workers),
-        "--worker-class", config.worker_class,
-        "--threads", str(config.threads),
-        "--keep-alive", "5",
-        "--backlog", "256",
-        "--log-level", "warning",
+        PYTHON,
+        "-m",
+        "gunicorn",
+        "vani.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(config.workers),
+        "--worker-class",
+        config.worker_class,
+        "--threads",
+        str(config.threads),
+        "--keep-alive",
+        "5",
+        "--backlog",
+        "256",
+        "--log-level",
+        "warning",
     ]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -171,7 +181,5 @@ def run_json_command(command: list[str], *, log_path: Path | None = None, timeou
         with open(log_path, "a") as log:
             log.write(f"$ {' '.join(command)}\n{completed.stderr}\n")
     if completed.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} exited {completed.returncode}:\n{completed.stderr[-4000:]}"
-        )
+        raise RuntimeError(f"{' '.join(command)} exited {completed.returncode}:\n{completed.stderr[-4000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db.models import Count, Max
@@ -41,7 +41,7 @@ class IngestConfig:
     warmup_seconds: float = 2.0
     pairs: int = 3
     concurrency: int = 8
-    gunicorn: GunicornConfig = GunicornConfig()
+    gunicorn: GunicornConfig = field(default_factory=GunicornConfig)
 
 
 def verify_acknowledged_without_processing() -> dict:
@@ -83,9 +83,23 @@ def run_ingest(*, config: IngestConfig, secret: str) -> dict:
         for kind, path in (("baseline", BASELINE_INGEST_PATH), ("target", TARGET_PATH)):
             run_json_command(
                 [
-                    PYTHON, "-m", "bench.loadgen", "--port", str(port), "--path", path,
-                    "--secret", secret, "--prefix", f"warm{kind}x",
-                    "--concurrency", str(config.concurrency), "--duration", "1", "--warmup", "3",
+                    PYTHON,
+                    "-m",
+                    "bench.loadgen",
+                    "--port",
+                    str(port),
+                    "--path",
+                    path,
+                    "--secret",
+                    secret,
+                    "--prefix",
+                    f"warm{kind}x",
+                    "--concurrency",
+                    str(config.concurrency),
+                    "--duration",
+                    "1",
+                    "--warmup",
+                    "3",
                 ],
                 log_path=log_path,
             )
@@ -94,14 +108,23 @@ def run_ingest(*, config: IngestConfig, secret: str) -> dict:
             truncate_service_tables()
             load = run_json_command(
                 [
-                    PYTHON, "-m", "bench.loadgen",
-                    "--port", str(port),
-                    "--path", BASELINE_INGEST_PATH if kind == "baseline" else TARGET_PATH,
-                    "--secret", secret,
-                    "--prefix", f"ingest{number}x",
-                    "--concurrency", str(config.concurrency),
-                    "--duration", str(config.seconds),
-                    "--warmup", str(config.warmup_seconds),
+                    PYTHON,
+                    "-m",
+                    "bench.loadgen",
+                    "--port",
+                    str(port),
+                    "--path",
+                    BASELINE_INGEST_PATH if kind == "baseline" else TARGET_PATH,
+                    "--secret",
+                    secret,
+                    "--prefix",
+                    f"ingest{number}x",
+                    "--concurrency",
+                    str(config.concurrency),
+                    "--duration",
+                    str(config.seconds),
+                    "--warmup",
+                    str(config.warmup_seconds),
                 ],
                 log_path=log_path,
             )
@@ -127,9 +150,7 @@ def summarise(*, rounds: list[dict], config: IngestConfig, web_peak_rss_kib: dic
             "p95_ms": median_of(kind, lambda load: load["latency_ms"]["p95"]),
             "p99_ms": median_of(kind, lambda load: load["latency_ms"]["p99"]),
             "errors": sum(r["load"]["errors"] for r in rounds if r["kind"] == kind),
-            "ran_out_of_bodies": any(
-                r["load"]["ran_out_of_bodies"] for r in rounds if r["kind"] == kind
-            ),
+            "ran_out_of_bodies": any(r["load"]["ran_out_of_bodies"] for r in rounds if r["kind"] == kind),
         }
     baseline_rate = summary["baseline"]["requests_per_s"]
     verifications = [r["verification"] for r in rounds if r["kind"] == "target"]

@@ -100,8 +100,15 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _connection_loop(
-    *, host: str, port: int, shared: _Shared, window: tuple[float, float], latencies: list[float],
-    status_counts: dict[str, int], error_samples: list[str], deadline: float,
+    *,
+    host: str,
+    port: int,
+    shared: _Shared,
+    window: tuple[float, float],
+    latencies: list[float],
+    status_counts: dict[str, int],
+    error_samples: list[str],
+    deadline: float,
 ) -> None:
     reader = writer = None
     while time.perf_counter() < deadline:
@@ -135,8 +142,16 @@ async def _connection_loop(
 
 
 async def run_load(
-    *, host: str, port: int, path: str, secret: str, prefix: str, concurrency: int,
-    duration: float, warmup: float, bodies: int,
+    *,
+    host: str,
+    port: int,
+    path: str,
+    secret: str,
+    prefix: str,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    bodies: int,
 ) -> LoadResult:
     shared = _Shared(
         build_requests(host=host, port=port, path=path, secret=secret, prefix=prefix, count=bodies)
@@ -149,8 +164,14 @@ async def run_load(
     await asyncio.gather(
         *(
             _connection_loop(
-                host=host, port=port, shared=shared, window=window, latencies=latencies,
-                status_counts=status_counts, error_samples=error_samples, deadline=window[1],
+                host=host,
+                port=port,
+                shared=shared,
+                window=window,
+                latencies=latencies,
+                status_counts=status_counts,
+                error_samples=error_samples,
+                deadline=window[1],
             )
             for _ in range(concurrency)
         )
@@ -189,16 +210,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument(
-        "--bodies", type=int, default=0,
+        "--bodies",
+        type=int,
+        default=0,
         help="bodies to pre-build (default: enough for 2,500 requests/s)",
     )
     args = parser.parse_args(argv)
     bodies = args.bodies or int(2500 * (args.duration + args.warmup)) + 1000
     result = asyncio.run(
         run_load(
-            host=args.host, port=args.port, path=args.path, secret=args.secret,
-            prefix=args.prefix, concurrency=args.concurrency, duration=args.duration,
-            warmup=args.warmup, bodies=bodies,
+            host=args.host,
+            port=args.port,
+            path=args.path,
+            secret=args.secret,
+            prefix=args.prefix,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            warmup=args.warmup,
+            bodies=bodies,
         )
     )
     sys.stdout.write(json.dumps(asdict(result)) + "\n")

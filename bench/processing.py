@@ -53,8 +53,8 @@ class ProcessingConfig:
 def feed(*, events: int, prefix: str, part: int, parts: int, rate: float = 0.0) -> dict:
     """Deliver this part's share of the mix through record_delivery (bookings split by number,
     so each booking's events keep their order). With a rate, pace the deliveries."""
-    from webhooks.models import SignatureResult
     from webhooks.ingest import record_delivery
+    from webhooks.models import SignatureResult
 
     deliveries = [
         d for d in booking_lifecycles(events=events, run_prefix=prefix) if d.booking % parts == part
@@ -106,11 +106,25 @@ def _feed_in_parallel(*, events: int, prefix: str, parts: int, rate: float = 0.0
     processes = [
         subprocess.Popen(
             [
-                PYTHON, "-m", "bench.processing", "feed", "--events", str(events),
-                "--prefix", prefix, "--part", str(part), "--parts", str(parts),
-                "--rate", str(rate / parts if rate else 0),
+                PYTHON,
+                "-m",
+                "bench.processing",
+                "feed",
+                "--events",
+                str(events),
+                "--prefix",
+                prefix,
+                "--part",
+                str(part),
+                "--parts",
+                str(parts),
+                "--rate",
+                str(rate / parts if rate else 0),
             ],
-            cwd=REPO_DIR, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=REPO_DIR,
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         for part in range(parts)
@@ -140,15 +154,26 @@ def _start_workers(*, count: int, poll_interval: float) -> list[subprocess.Popen
     from .infra import PYTHON, REPO_DIR, RESULTS_DIR, subprocess_env
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    log = open(RESULTS_DIR / "db_worker.log", "ab")
+    log = open(RESULTS_DIR / "db_worker.log", "ab")  # noqa: SIM115  (open for the workers' lifetime)
     return [
         subprocess.Popen(
             [
-                PYTHON, "manage.py", "db_worker", "--interval", str(poll_interval),
-                "--no-startup-delay", "--no-reload", "--verbosity", "0",
-                "--worker-id", f"bench-{count}-{index}",
+                PYTHON,
+                "manage.py",
+                "db_worker",
+                "--interval",
+                str(poll_interval),
+                "--no-startup-delay",
+                "--no-reload",
+                "--verbosity",
+                "0",
+                "--worker-id",
+                f"bench-{count}-{index}",
             ],
-            cwd=REPO_DIR, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_DIR,
+            env=subprocess_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         for index in range(count)
     ]
@@ -226,7 +251,9 @@ def _notification_tasks() -> dict[str, int]:
 def _percentiles(values: list[float]) -> dict[str, float]:
     from .loadgen import percentile
 
-    return {name: percentile(values, fraction) for name, fraction in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
+    return {
+        name: percentile(values, fraction) for name, fraction in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+    }
 
 
 def drain_run(*, workers: int, config: ProcessingConfig, prefix: str) -> dict:
@@ -279,10 +306,22 @@ def bare_update_run(*, processes: int, updates: int) -> dict:
     commands = [
         subprocess.Popen(
             [
-                PYTHON, "-m", "bench.processing", "bare-updates", "--part", str(part),
-                "--parts", str(processes), "--limit", str(updates),
+                PYTHON,
+                "-m",
+                "bench.processing",
+                "bare-updates",
+                "--part",
+                str(part),
+                "--parts",
+                str(processes),
+                "--limit",
+                str(updates),
             ],
-            cwd=REPO_DIR, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=REPO_DIR,
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for part in range(processes)
     ]
@@ -334,8 +373,7 @@ def run_processing(*, config: ProcessingConfig) -> dict:
     from .infra import truncate_service_tables
 
     drains = [
-        drain_run(workers=workers, config=config, prefix=f"p{workers}w")
-        for workers in config.worker_counts
+        drain_run(workers=workers, config=config, prefix=f"p{workers}w") for workers in config.worker_counts
     ]
     paced = None
     if config.paced_events:
@@ -379,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     if args.command == "feed":
-        result = feed(events=args.events, prefix=args.prefix, part=args.part, parts=args.parts, rate=args.rate)
+        result = feed(
+            events=args.events, prefix=args.prefix, part=args.part, parts=args.parts, rate=args.rate
+        )
     else:
         result = bare_updates(part=args.part, parts=args.parts, limit=args.limit)
     sys.stdout.write(json.dumps(result) + "\n")

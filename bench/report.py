@@ -6,7 +6,7 @@ import json
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .infra import REPO_DIR
@@ -77,7 +77,13 @@ def machine_facts() -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         postgres["version"] = cursor.fetchone()[0]
-        for setting in ("shared_buffers", "synchronous_commit", "fsync", "wal_sync_method", "max_connections"):
+        for setting in (
+            "shared_buffers",
+            "synchronous_commit",
+            "fsync",
+            "wal_sync_method",
+            "max_connections",
+        ):
             cursor.execute(f"SHOW {setting}")
             postgres[setting] = cursor.fetchone()[0]
     return {
@@ -133,50 +139,98 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     if ingest:
         target, base = ingest["target"], ingest["baseline"]
         rows += [
-            ("ingest", "requests/s (median)", f"{target['requests_per_s']:.0f}", f"{base['requests_per_s']:.0f}",
-             f"{ingest['throughput_ratio']:.2f}"),
-            ("ingest", "latency p50 ms", f"{target['p50_ms']:.1f}", f"{base['p50_ms']:.1f}",
-             f"{target['p50_ms'] / base['p50_ms']:.2f}" if base["p50_ms"] else "-"),
-            ("ingest", "latency p95 ms", f"{target['p95_ms']:.1f}", f"{base['p95_ms']:.1f}",
-             f"{target['p95_ms'] / base['p95_ms']:.2f}" if base["p95_ms"] else "-"),
-            ("ingest", "latency p99 ms", f"{target['p99_ms']:.1f}", f"{base['p99_ms']:.1f}",
-             f"{target['p99_ms'] / base['p99_ms']:.2f}" if base["p99_ms"] else "-"),
+            (
+                "ingest",
+                "requests/s (median)",
+                f"{target['requests_per_s']:.0f}",
+                f"{base['requests_per_s']:.0f}",
+                f"{ingest['throughput_ratio']:.2f}",
+            ),
+            (
+                "ingest",
+                "latency p50 ms",
+                f"{target['p50_ms']:.1f}",
+                f"{base['p50_ms']:.1f}",
+                f"{target['p50_ms'] / base['p50_ms']:.2f}" if base["p50_ms"] else "-",
+            ),
+            (
+                "ingest",
+                "latency p95 ms",
+                f"{target['p95_ms']:.1f}",
+                f"{base['p95_ms']:.1f}",
+                f"{target['p95_ms'] / base['p95_ms']:.2f}" if base["p95_ms"] else "-",
+            ),
+            (
+                "ingest",
+                "latency p99 ms",
+                f"{target['p99_ms']:.1f}",
+                f"{base['p99_ms']:.1f}",
+                f"{target['p99_ms'] / base['p99_ms']:.2f}" if base["p99_ms"] else "-",
+            ),
         ]
     processing = results.get("processing")
     if processing:
         for drain in processing["drains"]:
-            rows.append((
-                "processing", f"events/s, {drain['workers']} db_worker(s)", f"{drain['events_per_s']:.0f}",
-                f"{drain['baseline']['updates_per_s']:.0f}", f"{drain['ratio_to_baseline']:.2f}",
-            ))
-            rows.append((
-                "processing", f"events processed in the drain, {drain['workers']} worker(s)",
-                f"{drain['processed_events']:,} of {drain['events']:,}"
-                + ("" if drain["drained_fully"] else " (time cap)"),
-                f"{drain['baseline']['updates']:,}", "-",
-            ))
+            rows.append(
+                (
+                    "processing",
+                    f"events/s, {drain['workers']} db_worker(s)",
+                    f"{drain['events_per_s']:.0f}",
+                    f"{drain['baseline']['updates_per_s']:.0f}",
+                    f"{drain['ratio_to_baseline']:.2f}",
+                )
+            )
+            rows.append(
+                (
+                    "processing",
+                    f"events processed in the drain, {drain['workers']} worker(s)",
+                    f"{drain['processed_events']:,} of {drain['events']:,}"
+                    + ("" if drain["drained_fully"] else " (time cap)"),
+                    f"{drain['baseline']['updates']:,}",
+                    "-",
+                )
+            )
         paced = processing.get("paced")
         if paced:
-            rows.append((
-                "processing", f"paced {paced['offered_rate']:.0f}/s p50 enqueue->processed ms",
-                f"{paced['latency_ms']['p50']:.0f}", "-", "-",
-            ))
-            rows.append((
-                "processing", f"paced {paced['offered_rate']:.0f}/s p95 enqueue->processed ms",
-                f"{paced['latency_ms']['p95']:.0f}", "-", "-",
-            ))
+            rows.append(
+                (
+                    "processing",
+                    f"paced {paced['offered_rate']:.0f}/s p50 enqueue->processed ms",
+                    f"{paced['latency_ms']['p50']:.0f}",
+                    "-",
+                    "-",
+                )
+            )
+            rows.append(
+                (
+                    "processing",
+                    f"paced {paced['offered_rate']:.0f}/s p95 enqueue->processed ms",
+                    f"{paced['latency_ms']['p95']:.0f}",
+                    "-",
+                    "-",
+                )
+            )
     admin = results.get("admin")
     if admin:
         for page in admin["pages"]:
-            rows.append((
-                "admin", f"{page['page']} median ms", f"{page['console']['median_ms']:.0f}",
-                f"{page['stock']['median_ms']:.0f}", f"{page['speedup']:.1f}x faster",
-            ))
+            rows.append(
+                (
+                    "admin",
+                    f"{page['page']} median ms",
+                    f"{page['console']['median_ms']:.0f}",
+                    f"{page['stock']['median_ms']:.0f}",
+                    f"{page['speedup']:.1f}x faster",
+                )
+            )
     memory = results.get("memory", {})
     if memory.get("web_worker_peak_rss_mib"):
-        rows.append(("memory", "gunicorn worker peak RSS MiB", _mib_list(memory["web_worker_peak_rss_mib"]), "-", "-"))
+        rows.append(
+            ("memory", "gunicorn worker peak RSS MiB", _mib_list(memory["web_worker_peak_rss_mib"]), "-", "-")
+        )
     if memory.get("db_worker_peak_rss_mib"):
-        rows.append(("memory", "db_worker peak RSS MiB", _mib_list(memory["db_worker_peak_rss_mib"]), "-", "-"))
+        rows.append(
+            ("memory", "db_worker peak RSS MiB", _mib_list(memory["db_worker_peak_rss_mib"]), "-", "-")
+        )
     return rows
 
 
@@ -202,9 +256,11 @@ def memory_summary(results: dict) -> dict:
 def format_table(rows: list[tuple[str, ...]]) -> str:
     header = ("part", "measure", "VANI", "baseline", "ratio")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(header, widths))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * width for width in widths))
-    lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines += [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -240,13 +296,19 @@ def json_line(results: dict) -> str:
         summary["admin"] = {
             "events": admin["seeded"]["events"],
             **{
-                p["page"]: {"ms": round(p["console"]["median_ms"], 1), "stock_ms": round(p["stock"]["median_ms"], 1)}
+                p["page"]: {
+                    "ms": round(p["console"]["median_ms"], 1),
+                    "stock_ms": round(p["stock"]["median_ms"], 1),
+                }
                 for p in admin["pages"]
             },
         }
     summary["memory"] = {k: [round(v, 1) for v in vals] for k, vals in results.get("memory", {}).items()}
     summary["noise"] = {
-        moment: {"load1": round(results[key]["load_average"][0], 2), "fdatasync_us": round(results[key]["fdatasync_us"])}
+        moment: {
+            "load1": round(results[key]["load_average"][0], 2),
+            "fdatasync_us": round(results[key]["fdatasync_us"]),
+        }
         for moment, key in (("start", "noise_start"), ("end", "noise_end"))
         if key in results
     }
@@ -289,7 +351,9 @@ def markdown(results: dict) -> str:
     verdicts = results.get("targets", {})
     if verdicts:
         lines += ["## Targets", "", "| part | target | met |", "|---|---|---|"]
-        lines += [f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'} |" for part, v in verdicts.items()]
+        lines += [
+            f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'} |" for part, v in verdicts.items()
+        ]
         lines.append("")
     lines += _method_section(results)
     if NOTES_PATH.exists():
@@ -311,9 +375,8 @@ def markdown(results: dict) -> str:
 def _noise(gauges: dict) -> str:
     load = " / ".join(f"{value:.2f}" for value in gauges["load_average"])
     psi = ", ".join(f"{name} {value:.0f} %" for name, value in gauges["pressure_avg60"].items())
-    return (
-        f"load average {load}, 8 KiB write+fdatasync {gauges['fdatasync_us']:.0f} µs"
-        + (f", PSI some avg60 {psi}" if psi else "")
+    return f"load average {load}, 8 KiB write+fdatasync {gauges['fdatasync_us']:.0f} µs" + (
+        f", PSI some avg60 {psi}" if psi else ""
     )
 
 
@@ -364,7 +427,9 @@ def _method_section(results: dict) -> list[str]:
                 for d in drains
             )
             + "). The p50 processed_at − received_at of a drain ("
-            + ", ".join(f"{d['workers']} worker(s) {d['backlog_latency_ms']['p50'] / 1000:.0f} s" for d in drains)
+            + ", ".join(
+                f"{d['workers']} worker(s) {d['backlog_latency_ms']['p50'] / 1000:.0f} s" for d in drains
+            )
             + ") measures the backlog, not the pipeline: the paced run below does. Baseline: the same number "
             "of `UPDATE webhook_events SET status='processed' WHERE id=…`, one transaction each, from as many "
             "processes as workers.",
@@ -406,4 +471,4 @@ def write_outputs(*, results: dict, report_path: Path, results_dir: Path) -> str
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

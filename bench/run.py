@@ -27,7 +27,9 @@ import django
 
 
 def _parts() -> list[str]:
-    return [p.strip() for p in os.environ.get("BENCH_PARTS", "ingest,processing,admin").split(",") if p.strip()]
+    return [
+        p.strip() for p in os.environ.get("BENCH_PARTS", "ingest,processing,admin").split(",") if p.strip()
+    ]
 
 
 def _int(name: str, default: int) -> int:

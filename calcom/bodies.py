@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-
+from typing import Any
 
 from calcom.triggers import FLAT_TRIGGERS
 
@@ -75,9 +75,7 @@ class BodyTimes:
     now: str  # seconds, Z (the PING test)
 
 
-def webhook_body(
-    *, trigger: str, booking: SampleBooking, times: BodyTimes, rng: random.Random
-) -> dict:
+def webhook_body(*, trigger: str, booking: SampleBooking, times: BodyTimes, rng: random.Random) -> dict:
     """The body Cal.com sends for `trigger` about `booking`: the one Cal.com body builder.
 
     Pure: the moments come written (`times`) and the ids Cal.com makes up (payment, form,
@@ -139,9 +137,7 @@ def _uuid(*, rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _sample_payload(
-    *, trigger: str, booking: SampleBooking, times: BodyTimes, rng: random.Random
-) -> dict:
+def _sample_payload(*, trigger: str, booking: SampleBooking, times: BodyTimes, rng: random.Random) -> dict:
     title = _title(booking=booking)
     organizer = _person(
         name=booking.organizer_name,
@@ -155,6 +151,7 @@ def _sample_payload(
         time_zone="Europe/London",
         utc_offset=60,
     )
+    payload: dict[str, Any]
     if trigger in _SAMPLE_BOOKING_TRIGGERS:
         payload = {
             "bookerUrl": "https://cal.com",
@@ -229,9 +226,7 @@ def _sample_payload(
             del payload["bookerUrl"]
             payload.update(
                 price=booking.price or 15000,
-                paymentId=(
-                    rng.randint(10_000, 99_999) if booking.payment_id is None else booking.payment_id
-                ),
+                paymentId=(rng.randint(10_000, 99_999) if booking.payment_id is None else booking.payment_id),
                 metadata={
                     "identifier": "cal.com",
                     "bookingId": booking.booking_id,
@@ -255,9 +250,7 @@ def _sample_payload(
             "bookingUid": booking.uid,
             "startTime": times.start_ms,
             "endTime": times.end_ms,
-            "attendees": [
-                {"email": booking.attendee_email, "name": booking.attendee_name, "noShow": False}
-            ],
+            "attendees": [{"email": booking.attendee_email, "name": booking.attendee_name, "noShow": False}],
             "participants": [],
             "eventType": {
                 "id": booking.event_type_id,
@@ -322,9 +315,7 @@ def _sample_payload(
             },
         }
         if trigger == "FORM_SUBMITTED_NO_EVENT":
-            payload.update(
-                redirect={"type": "customPageMessage"}, responseId=rng.randint(1000, 9999)
-            )
+            payload.update(redirect={"type": "customPageMessage"}, responseId=rng.randint(1000, 9999))
         return payload
     if trigger.startswith("INSTANT_MEETING"):
         return {
@@ -387,9 +378,7 @@ def _sample_payload(
                 )
             }
         ],
-        "organizer": _person(
-            name="Cal", email="no-reply@cal.com", time_zone="Europe/London", utc_offset=60
-        ),
+        "organizer": _person(name="Cal", email="no-reply@cal.com", time_zone="Europe/London", utc_offset=60),
     }
 
 

@@ -123,7 +123,7 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
         for a in _list(booking.get("attendees"))
         if isinstance(a, dict) and _text(a.get("email"))
     )
-    organizer = booking.get("organizer") if isinstance(booking.get("organizer"), dict) else {}
+    organizer: dict[str, Any] = booking["organizer"] if isinstance(booking.get("organizer"), dict) else {}
     if is_flat and not organizer and isinstance(booking.get("user"), dict):
         organizer = booking["user"]
     if not attendees and isinstance(booking.get("responses"), dict):

@@ -106,18 +106,14 @@ def check_subscriber_url(
     """
     parsed = urlsplit(subscriber_url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise RegistrationRefusedError(
-            f"subscriber URL {subscriber_url!r} is not an http(s) URL with a host"
-        )
+        raise RegistrationRefusedError(f"subscriber URL {subscriber_url!r} is not an http(s) URL with a host")
     if parsed.username or parsed.password:
         raise RegistrationRefusedError("subscriber URL must not contain credentials")
     not_public = non_public_host_reason(host=parsed.hostname)
 
     if is_production:
         if parsed.scheme != "https":
-            raise RegistrationRefusedError(
-                f"refusing {subscriber_url} in production: the URL must use https"
-            )
+            raise RegistrationRefusedError(f"refusing {subscriber_url} in production: the URL must use https")
         if not_public:
             raise RegistrationRefusedError(
                 f"refusing {subscriber_url} in production: the host is {not_public}; "
@@ -142,9 +138,7 @@ def check_subscriber_url(
             "use a tunnel (e.g. ngrok) and set PUBLIC_BASE_URL"
         )
     if not has_secret:
-        warnings.append(
-            "no signing secret configured (CAL_COM_WEBHOOK_SECRET): deliveries will be unsigned"
-        )
+        warnings.append("no signing secret configured (CAL_COM_WEBHOOK_SECRET): deliveries will be unsigned")
     return tuple(warnings)
 
 
@@ -212,15 +206,12 @@ def desired_webhook(
         api_url=api_url,
     )
     chosen_triggers = (
-        tuple(triggers)
-        if triggers
-        else subscribable_triggers(handled_triggers=handled_triggers)
+        tuple(triggers) if triggers else subscribable_triggers(handled_triggers=handled_triggers)
     )
     unhandled = [trigger for trigger in chosen_triggers if trigger not in handled_triggers]
     if unhandled:
         warnings += (
-            f"VANI does not act on {', '.join(unhandled)}; "
-            "those deliveries are recorded and ignored",
+            f"VANI does not act on {', '.join(unhandled)}; those deliveries are recorded and ignored",
         )
     desired = DesiredWebhook(
         subscriber_url=subscriber_url,
@@ -253,9 +244,7 @@ def _port(parts: Any) -> int | None:
         return None
 
 
-def find_our_webhooks(
-    *, webhooks: Sequence[CalComWebhook], subscriber_url: str
-) -> list[CalComWebhook]:
+def find_our_webhooks(*, webhooks: Sequence[CalComWebhook], subscriber_url: str) -> list[CalComWebhook]:
     """Webhooks pointing at our URL; user-level ones first (API v1 also lists event-type ones)."""
     ours = [hook for hook in webhooks if same_subscriber_url(hook.subscriber_url, subscriber_url)]
     return sorted(ours, key=lambda hook: hook.event_type_id is not None)
@@ -313,9 +302,7 @@ def plan_registration(
             FieldChange("subscriber_url", "-", desired.subscriber_url),
             FieldChange("active", "-", _yes_no(desired.active)),
             FieldChange("triggers", "-", ", ".join(desired.triggers)),
-            FieldChange(
-                "secret", "-", f"from {desired.secret_setting}" if desired.secret else "none"
-            ),
+            FieldChange("secret", "-", f"from {desired.secret_setting}" if desired.secret else "none"),
         )
         return RegistrationPlan(
             action=PlanAction.CREATE,

@@ -10,9 +10,9 @@ import json
 import random
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from typing import Any
 
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ from calcom.triggers import DELIVERABLE_TRIGGERS
 PAYLOADS_DIR = Path(__file__).resolve().parent / "payloads"
 
 
-def new_sample_booking(*, uid: str = "", booking_id: int | None = None, **fields) -> SampleBooking:
+def new_sample_booking(*, uid: str = "", booking_id: int | None = None, **fields: Any) -> SampleBooking:
     """A booking with a fresh Cal.com-like uid (22 alphanumerics) and id unless given."""
     from django.utils.crypto import get_random_string
 
@@ -34,17 +34,13 @@ def new_sample_booking(*, uid: str = "", booking_id: int | None = None, **fields
     )
 
 
-def build_sample_webhook_body(
-    *, trigger: str, booking: SampleBooking, now: datetime | None = None
-) -> dict:
+def build_sample_webhook_body(*, trigger: str, booking: SampleBooking, now: datetime | None = None) -> dict:
     """A realistic Cal.com body (payload version 2021-10-20) for `trigger`, shaped like the
     bodies Cal.com sends (calcom/payloads), with a fresh `createdAt`: the booking starts
     tomorrow on the hour (MEETING_STARTED/ENDED: it starts or ends now).
     """
     if trigger not in DELIVERABLE_TRIGGERS:
-        raise ValueError(
-            f"unknown trigger {trigger!r}; one of: {', '.join(DELIVERABLE_TRIGGERS)}"
-        )
+        raise ValueError(f"unknown trigger {trigger!r}; one of: {', '.join(DELIVERABLE_TRIGGERS)}")
     now = now or timezone.now()
     start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(minutes=30)
@@ -71,6 +67,7 @@ def build_sample_webhook_body(
     )
     return webhook_body(trigger=trigger, booking=booking, times=times, rng=random.Random())
 
+
 def encode_webhook_body(body: dict) -> bytes:
     """Bytes as Cal.com's JSON.stringify writes them: compact, non-ASCII as raw UTF-8."""
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -83,9 +80,7 @@ class SampleDeliveryAnswer:
     elapsed_ms: float
 
 
-def post_sample_webhook(
-    *, body: bytes, url: str, secret: str, timeout: float = 10.0
-) -> SampleDeliveryAnswer:
+def post_sample_webhook(*, body: bytes, url: str, secret: str, timeout: float = 10.0) -> SampleDeliveryAnswer:
     """POST `body` to `url` the way Cal.com does: signed with `secret` (or, without one, the
     `no-secret-provided` marker Cal.com sends), JSON, version header, no redirects."""
     import requests
@@ -99,9 +94,7 @@ def post_sample_webhook(
         "User-Agent": "vani-send-test-webhook",
     }
     started = time.monotonic()
-    response = requests.post(
-        url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-    )
+    response = requests.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
     return SampleDeliveryAnswer(
         status=response.status_code,
         body=response.text,
@@ -110,7 +103,5 @@ def post_sample_webhook(
 
 
 def _calcom_time(moment: datetime, *, milliseconds: bool = False) -> str:
-    text = moment.astimezone(dt_timezone.utc).isoformat(
-        timespec="milliseconds" if milliseconds else "seconds"
-    )
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds" if milliseconds else "seconds")
     return text.replace("+00:00", "Z")

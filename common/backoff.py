@@ -12,9 +12,7 @@ import random
 _MAX_EXPONENT = 32
 
 
-def backoff_seconds(
-    *, retry: int, base: float, cap: float | None = None, jitter: bool = True
-) -> float:
+def backoff_seconds(*, retry: int, base: float, cap: float | None = None, jitter: bool = True) -> float:
     """Seconds to wait before retry number `retry` (0-based: 0 is the first retry).
 
     `base * 2**retry`, at most `cap`. With jitter the upper half of that is random ("equal

@@ -7,7 +7,7 @@ import logging
 from datetime import datetime
 
 
-def log_fields(*, logger: logging.Logger, level: int, what: str, **fields) -> None:
+def log_fields(*, logger: logging.Logger, level: int, what: str, **fields: object) -> None:
     """One log line: `what key=value …`, values with spaces JSON-quoted, empty ones as `-`.
 
     The fields also ride on the record (`extra`), so LOG_FORMAT=json emits them as JSON keys.
@@ -16,7 +16,7 @@ def log_fields(*, logger: logging.Logger, level: int, what: str, **fields) -> No
     logger.log(level, "%s %s", what, text, extra=fields)
 
 
-def _log_value(value) -> str:
+def _log_value(value: object) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, float):

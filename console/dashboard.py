@@ -44,9 +44,7 @@ def dashboard_view(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Te
         "counted_at": counted_at,
         "health": health,
         "oldest_age": format_age(now - oldest.received_at) if oldest else "",
-        "oldest_url": (
-            reverse("admin:webhooks_webhookevent_change", args=[oldest.pk]) if oldest else ""
-        ),
+        "oldest_url": (reverse("admin:webhooks_webhookevent_change", args=[oldest.pk]) if oldest else ""),
         "failed_url": event_list_url(status=WebhookEventStatus.FAILED),
         "dead_url": event_list_url(status=WebhookEventStatus.DEAD),
         "received_url": event_list_url(status=WebhookEventStatus.RECEIVED),
@@ -136,8 +134,11 @@ def build_daily_chart(*, days: list[selectors.DayCounts], width: int = 760, heig
             y -= segment
             bars.append(
                 ChartBar(
-                    x=round(x, 1), y=round(y, 1), width=round(bar_width, 1),
-                    height=round(segment, 1), colour=STATUS_COLOURS[status],
+                    x=round(x, 1),
+                    y=round(y, 1),
+                    width=round(bar_width, 1),
+                    height=round(segment, 1),
+                    colour=STATUS_COLOURS[status],
                     tooltip=f"{day.day:%a %d %b}: {count} {WebhookEventStatus(status).label.lower()}",
                     url=event_list_url(
                         status=status,
@@ -156,7 +157,15 @@ def build_daily_chart(*, days: list[selectors.DayCounts], width: int = 760, heig
         for status in CHART_STATUS_ORDER
     ]
     return DailyChart(
-        width=width, height=height, plot_left=left, plot_right=right, plot_top=top,
-        plot_bottom=bottom, bars=bars, day_labels=labels, grid=grid, legend=legend,
+        width=width,
+        height=height,
+        plot_left=left,
+        plot_right=right,
+        plot_top=top,
+        plot_bottom=bottom,
+        bars=bars,
+        day_labels=labels,
+        grid=grid,
+        legend=legend,
         total=sum(day.total for day in days),
     )

@@ -85,9 +85,7 @@ class ReceivedAtFilter(admin.ListFilter):
     def choices(self, changelist):
         # Other filters and the search travel along as hidden fields of the custom-range form.
         self.carried_params = [
-            (name, value)
-            for name, value in changelist.params.items()
-            if name not in self.parameter_names
+            (name, value) for name, value in changelist.params.items() if name not in self.parameter_names
         ]
         self.range_from = self.used_parameters.get("received_from", "")
         self.range_to = self.used_parameters.get("received_to", "")

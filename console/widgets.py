@@ -61,9 +61,7 @@ def badge(*, label: str, colour: str, css_class: str = ""):
 
 def status_badge(status: str):
     label = WebhookEventStatus(status).label if status in WebhookEventStatus.values else status
-    return badge(
-        label=label, colour=STATUS_COLOURS.get(status, "#6b7280"), css_class=f"status-{status}"
-    )
+    return badge(label=label, colour=STATUS_COLOURS.get(status, "#6b7280"), css_class=f"status-{status}")
 
 
 @dataclass(frozen=True)
@@ -95,9 +93,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def row_count(self) -> selectors.RowCount:
-        return selectors.fast_row_count(
-            queryset=self.object_list, exact_up_to=self.exact_count_limit
-        )
+        return selectors.fast_row_count(queryset=self.object_list, exact_up_to=self.exact_count_limit)
 
     @cached_property
     def count(self) -> int:

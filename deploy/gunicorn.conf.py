@@ -11,6 +11,7 @@
 Command-line options win over these (e.g. `--bind`, `--workers`).
 """
 
+import contextlib
 import os
 import socket
 import time
@@ -85,9 +86,7 @@ def pre_request(worker, req):
         return
     if isinstance(sock, _BodyDeadlineSocket):
         sock = sock._sock
-    unreader.sock = _BodyDeadlineSocket(
-        sock, req=req, deadline=time.monotonic() + BODY_TIMEOUT
-    )
+    unreader.sock = _BodyDeadlineSocket(sock, req=req, deadline=time.monotonic() + BODY_TIMEOUT)
 
 
 def post_request(worker, req, environ, resp):
@@ -100,7 +99,5 @@ def post_request(worker, req, environ, resp):
     if wrapped.expired:
         # Stop reading now: gunicorn's graceful close would otherwise keep reading a client that
         # is still trickling for 2 s, in the worker's main loop.
-        try:
+        with contextlib.suppress(OSError):
             wrapped._sock.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass

@@ -46,13 +46,9 @@ class PaymentStatus(models.TextChoices):
 class Meeting(models.Model):
     """One logical appointment; survives reschedules (which give Cal.com bookings new uids)."""
 
-    cal_event_id = models.CharField(
-        max_length=255, unique=True, help_text="Current Cal.com booking uid."
-    )
+    cal_event_id = models.CharField(max_length=255, unique=True, help_text="Current Cal.com booking uid.")
     cal_booking_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    status = models.CharField(
-        max_length=20, choices=MeetingStatus.choices, default=MeetingStatus.SCHEDULED
-    )
+    status = models.CharField(max_length=20, choices=MeetingStatus.choices, default=MeetingStatus.SCHEDULED)
     cal_status = models.CharField(
         max_length=20, blank=True, help_text="Cal.com's booking status (ACCEPTED, PENDING, …)."
     )

@@ -13,7 +13,6 @@ from django.db.transaction import TransactionManagementError
 
 from .models import BookingUid, Meeting, Target
 
-
 # The booking lookups below run for every webhook event, so they are written in SQL: the ORM
 # spends more CPU compiling them (0.4-1 ms for the union or the locking query with its
 # subqueries, measured) than PostgreSQL spends answering them. Each is a handful of index
@@ -104,8 +103,7 @@ def uid_owners(*, uids: Sequence[str]) -> dict[str, int]:
     t = _tables()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {t.uid_uid}, {t.uid_meeting} FROM {t.uids} "
-            f"WHERE {t.uid_uid} IN ({_placeholders(uids)})",
+            f"SELECT {t.uid_uid}, {t.uid_meeting} FROM {t.uids} WHERE {t.uid_uid} IN ({_placeholders(uids)})",
             list(uids),
         )
         return dict(cursor.fetchall())
@@ -133,9 +131,7 @@ def meetings_for_update(
     params: list[object] = []
     if emails:
         # The first e-mail in order that has a target, as target_for_emails() picks it.
-        first_in_order = " ".join(
-            f"WHEN LOWER({t.target_email}) = %s THEN {i}" for i in range(len(emails))
-        )
+        first_in_order = " ".join(f"WHEN LOWER({t.target_email}) = %s THEN {i}" for i in range(len(emails)))
         target_sql = (
             f"(SELECT {t.target_id} FROM {t.targets} "
             f"WHERE LOWER({t.target_email}) IN ({_placeholders(emails)}) "
@@ -192,8 +188,7 @@ def _tables() -> _Tables:
     return _Tables(
         meetings=qn(Meeting._meta.db_table),
         meeting_columns=", ".join(
-            f"{qn(Meeting._meta.db_table)}.{qn(field.column)}"
-            for field in Meeting._meta.concrete_fields
+            f"{qn(Meeting._meta.db_table)}.{qn(field.column)}" for field in Meeting._meta.concrete_fields
         ),
         meeting_id=column(Meeting, "id"),
         meeting_uid=column(Meeting, "cal_event_id"),
@@ -207,9 +202,7 @@ def _tables() -> _Tables:
     )
 
 
-def meeting_ids_for_booking(
-    *, uids: Iterable[str], booking_ids: Iterable[int] = ()
-) -> list[int]:
+def meeting_ids_for_booking(*, uids: Iterable[str], booking_ids: Iterable[int] = ()) -> list[int]:
     """Ids of the meetings that any of these uids (current or earlier) or booking ids belong to."""
     return lookup_booking(uids=uids, booking_ids=booking_ids).meeting_ids
 
@@ -241,12 +234,7 @@ def meeting_list() -> QuerySet[Meeting]:
 
 def meeting_detail(*, meeting_id: int) -> Meeting | None:
     """One meeting with its target and every booking uid of its reschedule chain."""
-    return (
-        Meeting.objects.select_related("target")
-        .prefetch_related("uids")
-        .filter(id=meeting_id)
-        .first()
-    )
+    return Meeting.objects.select_related("target").prefetch_related("uids").filter(id=meeting_id).first()
 
 
 def target_list() -> QuerySet[Target]:
@@ -273,10 +261,10 @@ def search_meetings(*, queryset: QuerySet[Meeting], term: str) -> QuerySet[Meeti
     if term.isascii() and term.isdigit() and len(term) <= 18:
         condition |= Q(cal_booking_id=int(term))
     target_ids = list(
-        Target.objects.filter(Q(name__icontains=term) | Q(company__icontains=term))
-        .values_list("id", flat=True)[:TARGET_SEARCH_LIMIT]
+        Target.objects.filter(Q(name__icontains=term) | Q(company__icontains=term)).values_list(
+            "id", flat=True
+        )[:TARGET_SEARCH_LIMIT]
     )
     if target_ids:
         condition |= Q(target_id__in=target_ids)
     return queryset.filter(condition)
-

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from calcom.triggers import CALCOM_TRIGGER_EVENTS, PING
+from calcom.triggers import PING
 
 # Values match meetings.models.MeetingStatus / PaymentStatus and
 # notifications.models.NotificationKind; kept as plain strings so this module stays pure.
@@ -54,9 +54,7 @@ STATUS_TABLE: dict[str, Rule] = {
     "BOOKING_PAID": Rule(
         Effect.PAYMENT, SCHEDULED, None, PAYMENT_PAID, HIT_PAYMENT_RECEIVED, touches_booking=True
     ),
-    "BOOKING_PAYMENT_INITIATED": Rule(
-        Effect.PAYMENT, SCHEDULED, None, PAYMENT_PENDING, touches_booking=True
-    ),
+    "BOOKING_PAYMENT_INITIATED": Rule(Effect.PAYMENT, SCHEDULED, None, PAYMENT_PENDING, touches_booking=True),
     "MEETING_ENDED": Rule(Effect.END, COMPLETED, hit=HIT_MEETING_COMPLETED, touches_booking=True),
     "BOOKING_NO_SHOW_UPDATED": Rule(Effect.NO_SHOW),
     "MEETING_STARTED": Rule(Effect.INFO, touches_booking=True),
@@ -185,9 +183,7 @@ def plan_transition(*, facts: EventFacts, state: MeetingState) -> Plan:
             return Plan(ignored_reason=_why_not(state=state, stale=stale, trigger=facts.trigger))
         return Plan(update_booking_details=rule.touches_booking or is_new, advance_clock=False)
 
-    if rule.effect is Effect.RESCHEDULE or (
-        rule.effect is Effect.BOOK and facts.reschedules_this_meeting
-    ):
+    if rule.effect is Effect.RESCHEDULE or (rule.effect is Effect.BOOK and facts.reschedules_this_meeting):
         # A reschedule moves the meeting to the new uid, and is the one way out of "cancelled".
         if stale:
             return Plan(ignored_reason=_why_not(state=state, stale=True, trigger=facts.trigger))
@@ -243,9 +239,7 @@ def plan_transition(*, facts: EventFacts, state: MeetingState) -> Plan:
             advance_clock=True,
         )
     if rule.effect is Effect.BOOK and state.status in (COMPLETED, NO_SHOW):
-        return Plan(
-            ignored_reason=f"{facts.trigger} does not reopen a meeting that already took place"
-        )
+        return Plan(ignored_reason=f"{facts.trigger} does not reopen a meeting that already took place")
     # BOOK on a scheduled meeting, CANCEL on a live one.
     return Plan(
         new_status=rule.status,
@@ -259,7 +253,7 @@ def plan_transition(*, facts: EventFacts, state: MeetingState) -> Plan:
 
 def _merge_payment(*, current: str, incoming: str | None) -> str | None:
     """The payment state to write, or None when nothing changes (paid is final)."""
-    if incoming is None or current == PAYMENT_PAID or current == incoming:
+    if incoming is None or current in (PAYMENT_PAID, incoming):
         return None
     return incoming
 

@@ -7,5 +7,7 @@ class NotificationsConfig(AppConfig):
     verbose_name = "HIT notifications"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the settings checks)
-        from . import receivers  # noqa: F401  (connects the meetings signal receivers)
+        from . import (
+            checks,  # noqa: F401  (registers the settings checks)
+            receivers,  # noqa: F401  (connects the meetings signal receivers)
+        )

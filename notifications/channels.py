@@ -46,9 +46,7 @@ class SlackUnreachable(RuntimeError):
 
 def send_email(*, recipient: str, message: HitMessage, notification_id: int) -> None:
     context = {"message": message}
-    subject = " ".join(
-        render_to_string("notifications/hit_email_subject.txt", context).split()
-    )
+    subject = " ".join(render_to_string("notifications/hit_email_subject.txt", context).split())
     email = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string("notifications/hit_email.txt", context),
@@ -67,9 +65,7 @@ def send_slack(*, recipient: str, message: HitMessage, notification_id: int) -> 
     if not url:
         raise ChannelNotConfigured("HIT_SLACK_WEBHOOK_URL is not set")
     try:
-        response = requests.post(
-            url, json=slack_payload(message=message), timeout=settings.HIT_SLACK_TIMEOUT
-        )
+        response = requests.post(url, json=slack_payload(message=message), timeout=settings.HIT_SLACK_TIMEOUT)
         if response.status_code >= 300:
             # Slack answers with a short reason in the body ("invalid_blocks", "no_service", …).
             raise SlackRejected(f"Slack answered {response.status_code}: {response.text[:300]}")
@@ -87,8 +83,14 @@ def mask_slack_url(*, text: str, url: str) -> str:
 def send_log(*, recipient: str, message: HitMessage, notification_id: int) -> None:
     logger.info(
         "HIT %s notification=%s meeting=%s target=%r attendee=%r when=%r amount=%r admin=%s: %s",
-        message.kind, notification_id, message.meeting_id, message.target_label,
-        message.attendee_label, message.when, message.amount, message.admin_url or "-",
+        message.kind,
+        notification_id,
+        message.meeting_id,
+        message.target_label,
+        message.attendee_label,
+        message.when,
+        message.amount,
+        message.admin_url or "-",
         message.summary,
     )
 

@@ -25,9 +25,7 @@ class Notification(models.Model):
     """Outbox row for one HIT notification to one recipient on one channel."""
 
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
-    meeting = models.ForeignKey(
-        "meetings.Meeting", on_delete=models.CASCADE, related_name="notifications"
-    )
+    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.CASCADE, related_name="notifications")
     event = models.ForeignKey(
         "webhooks.WebhookEvent",
         null=True,

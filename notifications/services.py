@@ -23,7 +23,6 @@ from django.utils import timezone
 from django_tasks import task
 
 from common.backoff import backoff_seconds
-
 from meetings.models import Meeting
 from meetings.status_mapping import STATUS_TABLE
 
@@ -86,9 +85,7 @@ def queue_hit_notifications(
     if not hit_trigger_enabled(kind=kind, trigger=trigger):
         return []
     rows = [
-        Notification(
-            kind=kind, meeting=meeting, event_id=event_id, channel=channel, recipient=recipient
-        )
+        Notification(kind=kind, meeting=meeting, event_id=event_id, channel=channel, recipient=recipient)
         for channel, recipient in hit_recipients(meeting=meeting)
     ]
     # The unique constraint makes duplicates, replays and concurrent runs no-ops (ON CONFLICT DO
@@ -147,9 +144,7 @@ def enqueue_sending(*, notification_ids: Iterable[int], run_after: datetime | No
 def retry_delay(*, attempts: int) -> timedelta:
     """Exponential backoff: the base delay after the first failure, doubled after each one."""
     return timedelta(
-        seconds=backoff_seconds(
-            retry=attempts - 1, base=settings.HIT_RETRY_BASE_SECONDS, jitter=False
-        )
+        seconds=backoff_seconds(retry=attempts - 1, base=settings.HIT_RETRY_BASE_SECONDS, jitter=False)
     )
 
 
@@ -238,7 +233,10 @@ def _record_success(*, notification_id: int) -> Notification:
         notification.save()
     logger.info(
         "HIT notification sent id=%s kind=%s channel=%s meeting=%s attempt=%s",
-        notification.pk, notification.kind, notification.channel, notification.meeting_id,
+        notification.pk,
+        notification.kind,
+        notification.channel,
+        notification.meeting_id,
         notification.attempts,
     )
     return notification
@@ -264,8 +262,13 @@ def _record_failure(*, notification_id: int, exc: Exception) -> Notification:
     logger.warning(
         "HIT notification not sent id=%s channel=%s recipient=%s attempt=%s status=%s "
         "next_attempt_at=%s error=%s",
-        notification.pk, notification.channel, notification.recipient, notification.attempts,
-        notification.status, notification.next_attempt_at, error,
+        notification.pk,
+        notification.channel,
+        notification.recipient,
+        notification.attempts,
+        notification.status,
+        notification.next_attempt_at,
+        error,
     )
     return notification
 
@@ -321,9 +324,9 @@ def resend_notifications(*, notification_ids: Iterable[int], user=None) -> Resen
     queued_ids: list[int] = []
     skipped: list[tuple[Notification, str]] = []
     with transaction.atomic():
-        for notification in Notification.objects.select_for_update().filter(
-            pk__in=list(notification_ids)
-        ).order_by("id"):
+        for notification in (
+            Notification.objects.select_for_update().filter(pk__in=list(notification_ids)).order_by("id")
+        ):
             if notification.status == NotificationStatus.SENT:
                 skipped.append((notification, "already sent"))
                 continue
@@ -340,7 +343,8 @@ def resend_notifications(*, notification_ids: Iterable[int], user=None) -> Resen
         if queued_ids:
             logger.info(
                 "HIT notifications %s queued for resending by %s",
-                queued_ids, getattr(user, "username", None) or "system",
+                queued_ids,
+                getattr(user, "username", None) or "system",
             )
             transaction.on_commit(lambda: enqueue_sending(notification_ids=queued_ids), robust=True)
     queued = list(Notification.objects.filter(pk__in=queued_ids).order_by("id"))

@@ -87,8 +87,15 @@ def deliver_now(deliver, django_capture_on_commit_callbacks):
 def deliver(client, webhook_secret):
     """POST a body (dict or raw bytes) to the real endpoint, signed like Cal.com signs it."""
 
-    def _deliver(body, *, secret: str | None = webhook_secret, signature: str | None = None,
-                 content_type: str = "application/json", path: str = WEBHOOK_URL, **headers):
+    def _deliver(
+        body,
+        *,
+        secret: str | None = webhook_secret,
+        signature: str | None = None,
+        content_type: str = "application/json",
+        path: str = WEBHOOK_URL,
+        **headers,
+    ):
         raw = body if isinstance(body, bytes) else compact(body)
         if signature is None and secret is not None:
             signature = sign_body(body=raw, secret=secret)

@@ -286,10 +286,7 @@ WEBHOOK_RETENTION_DAYS = {
     "ignored": 30,
     "duplicate": 30,
     "rejected": 7,
-    **{
-        status.strip(): int(days)
-        for status, days in env.dict("WEBHOOK_RETENTION_DAYS", default={}).items()
-    },
+    **{status.strip(): int(days) for status, days in env.dict("WEBHOOK_RETENTION_DAYS", default={}).items()},
 }
 # Refused deliveries (bad signature, too large) from one client address (IPv6: one /64) beyond
 # this many per minute are answered 429 and only counted, not stored one by one. Valid
@@ -301,9 +298,7 @@ WEBHOOK_REJECTED_LIMIT_PER_MINUTE = env.int("WEBHOOK_REJECTED_LIMIT_PER_MINUTE",
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     # A hung Redis must not hold a request: the limiter fails open after a second.
-    CACHES["default"].setdefault("OPTIONS", {}).update(
-        {"socket_connect_timeout": 1, "socket_timeout": 1}
-    )
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 1})
 
 # Behind a TLS-terminating proxy (ngrok, a load balancer): its addresses (or CIDR ranges). Only
 # then are X-Forwarded-For (client address) and X-Forwarded-Proto (HTTPS) believed.

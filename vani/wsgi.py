@@ -16,8 +16,8 @@ install_wait_callback()  # no database wait may hold a web worker unbounded
 
 if settings.IS_PRODUCTION:
     # gunicorn does not run system checks; production must fail closed, so run them here.
-    from django.core import checks  # noqa: E402
-    from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+    from django.core import checks
+    from django.core.exceptions import ImproperlyConfigured
 
     errors = [m for m in checks.run_checks() if m.is_serious()]
     if errors:

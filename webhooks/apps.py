@@ -7,5 +7,7 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Cal.com webhooks"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from . import receivers  # noqa: F401  (connects the meetings signal receivers)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            receivers,  # noqa: F401  (connects the meetings signal receivers)
+        )

@@ -88,9 +88,7 @@ def insert_and_request_drain(*, insert: Callable[[], WebhookEvent]) -> WebhookEv
         relied_on = _pending.run_after
         can_rely = relied_on is not None and now < relied_on - CLOCK_SKEW_ALLOWANCE
         renewal_due = relied_on is None or now >= relied_on - delay / 2
-        renewal_free = (
-            _pending.renewing_since is None or now - _pending.renewing_since > RENEWAL_TIMEOUT
-        )
+        renewal_free = _pending.renewing_since is None or now - _pending.renewing_since > RENEWAL_TIMEOUT
         renew = renewal_due and (renewal_free or not can_rely)
         if renew:
             _pending.renewing_since = now

@@ -32,7 +32,15 @@ logger = logging.getLogger("webhooks")
 # containing one of these words, so that X-Password, X-Private-Key, Proxy-Authorization and
 # the like are caught without being listed.
 _SECRET_HEADER_WORDS = (
-    "password", "passwd", "key", "secret", "token", "auth", "signature", "cookie", "session",
+    "password",
+    "passwd",
+    "key",
+    "secret",
+    "token",
+    "auth",
+    "signature",
+    "cookie",
+    "session",
     "credential",
 )
 # WebhookEvent.body_size is a PositiveIntegerField: 32 bits signed on PostgreSQL.
@@ -59,8 +67,13 @@ _REFUSED_HEADERS_MAX_COUNT = 50
 _REFUSED_HEADER_NAME_MAX = 64
 _REFUSED_HEADER_VALUE_MAX = 256
 _REFUSED_HEADERS_FIRST = (
-    "X-Cal-Signature-256", "X-Cal-Webhook-Version", "Content-Type", "Content-Length",
-    "User-Agent", "X-Forwarded-For", "Host",
+    "X-Cal-Signature-256",
+    "X-Cal-Webhook-Version",
+    "Content-Type",
+    "Content-Length",
+    "User-Agent",
+    "X-Forwarded-For",
+    "Host",
 )
 HEADERS_CUT_MARKER = "(headers cut)"
 
@@ -121,8 +134,14 @@ def record_rejected_delivery(
         signature_result=signature_result,
     )
     log_fields(
-        logger=logger, level=logging.WARNING, what="webhook rejected", event_id=event.pk,
-        outcome=event.status, signature=signature_result, client=client_ip, size=body_size,
+        logger=logger,
+        level=logging.WARNING,
+        what="webhook rejected",
+        event_id=event.pk,
+        outcome=event.status,
+        signature=signature_result,
+        client=client_ip,
+        size=body_size,
         cause=reason,
     )
     return event
@@ -196,15 +215,18 @@ def record_delivery(
         # The embedded default has already processed it; answer with the real outcome.
         event.refresh_from_db(fields=["status"])
     log_fields(
-        logger=logger, level=logging.INFO, what="webhook delivery", event_id=event.pk,
-        trigger=event.trigger_event, uid=event.booking_uid, outcome=event.status,
+        logger=logger,
+        level=logging.INFO,
+        what="webhook delivery",
+        event_id=event.pk,
+        trigger=event.trigger_event,
+        uid=event.booking_uid,
+        outcome=event.status,
         duplicate_of=original.pk if original else None,
         duration_ms=(time.monotonic() - started) * 1000,
     )
     if problem:
-        return DeliveryResult(
-            event=event, http_status=400, body={"error": problem, "event_id": event.pk}
-        )
+        return DeliveryResult(event=event, http_status=400, body={"error": problem, "event_id": event.pk})
     body = {"event_id": event.pk, "duplicate": original is not None, "status": event.status}
     if original is not None:
         body["duplicate_of"] = original.pk
@@ -247,4 +269,3 @@ def _store_duplicate(*, fields: dict) -> tuple[WebhookEvent, WebhookEvent]:
     duplicate_fields["status_reason"] = f"same body as event #{existing.pk}"
     duplicate_fields.pop("processed_at", None)
     return WebhookEvent.objects.create(duplicate_of=existing, **duplicate_fields), existing
-

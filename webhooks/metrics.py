@@ -106,6 +106,4 @@ def render_metrics() -> tuple[bytes, str]:
         process_registry = REGISTRY
     database_registry = CollectorRegistry(auto_describe=False)
     database_registry.register(DatabaseCollector())
-    return generate_latest(process_registry) + generate_latest(
-        database_registry
-    ), CONTENT_TYPE_LATEST
+    return generate_latest(process_registry) + generate_latest(database_registry), CONTENT_TYPE_LATEST

@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.db import models
-
-from calcom.signatures import SignatureResult
 from django.db.models import Q
 from django.utils import timezone
+
+from calcom.signatures import SignatureResult
 
 
 class WebhookEventStatus(models.TextChoices):
@@ -73,9 +73,7 @@ class WebhookEvent(models.Model):
     status = models.CharField(
         max_length=20, choices=WebhookEventStatus.choices, default=WebhookEventStatus.RECEIVED
     )
-    status_reason = models.TextField(
-        blank=True, help_text="Why the event was ignored or rejected."
-    )
+    status_reason = models.TextField(blank=True, help_text="Why the event was ignored or rejected.")
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -121,9 +119,7 @@ class WebhookEvent(models.Model):
             # each delivery an insert and each processing update a new entry.
             # The processing queue (webhooks/draining.py): only waiting events are in it, so
             # claiming the oldest batch reads a few index entries however big the table is.
-            models.Index(
-                fields=["id"], condition=Q(status="received"), name="wh_processing_queue_idx"
-            ),
+            models.Index(fields=["id"], condition=Q(status="received"), name="wh_processing_queue_idx"),
         ]
         constraints = [
             # At most one original per body: concurrent identical deliveries cannot both be
@@ -156,15 +152,11 @@ class ProcessingAttempt(models.Model):
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(
-        max_length=20, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING
-    )
+    outcome = models.CharField(max_length=20, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
     started_via = models.CharField(max_length=20, choices=AttemptTrigger.choices)
-    started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         ordering = ["started_at", "id"]
@@ -190,9 +182,7 @@ class ReprocessJob(models.Model):
     received after `max_event_id` are not part of the job.
     """
 
-    force = models.BooleanField(
-        default=False, help_text="Also re-run events that were already processed."
-    )
+    force = models.BooleanField(default=False, help_text="Also re-run events that were already processed.")
     event_ids = models.JSONField(default=list, blank=True)
     event_filter = models.JSONField(
         default=dict, blank=True, help_text="The admin list filter and search that was selected."
@@ -211,9 +201,7 @@ class ReprocessJob(models.Model):
         default=0, help_text="Resume point: every selected event up to this id has been handled."
     )
     error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -21,13 +21,13 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django_tasks import task
 
+from calcom.parsing import CalComEvent
 from common.logfields import log_fields
 from meetings.models import Meeting
 from meetings.services.apply import apply_calcom_event
 from meetings.status_mapping import BOOKING_TRIGGERS
 from notifications.services import queue_hit_notifications
 
-from calcom.parsing import CalComEvent
 from .classification import BodyKind, classify_body
 from .models import (
     AttemptOutcome,
@@ -145,16 +145,27 @@ def run_claimed(*, claim: Claim) -> WebhookEvent:
             attempt.save(update_fields=["outcome", "error", "finished_at"])
     except _TakenOver:
         log_fields(
-            logger=logger, level=logging.WARNING, what="webhook processing skipped",
-            event_id=event.pk, attempt=attempt.number, via=attempt.started_via, outcome="taken over by another run",
+            logger=logger,
+            level=logging.WARNING,
+            what="webhook processing skipped",
+            event_id=event.pk,
+            attempt=attempt.number,
+            via=attempt.started_via,
+            outcome="taken over by another run",
         )
         return WebhookEvent.objects.get(pk=event.pk)
     except Exception as exc:
         event = _record_failure(event_id=event.pk, attempt=attempt, exc=exc)
     log_fields(
-        logger=logger, level=logging.INFO, what="webhook processing", event_id=event.pk,
-        trigger=event.trigger_event, uid=event.booking_uid, attempt=attempt.number,
-        via=attempt.started_via, outcome=event.status,
+        logger=logger,
+        level=logging.INFO,
+        what="webhook processing",
+        event_id=event.pk,
+        trigger=event.trigger_event,
+        uid=event.booking_uid,
+        attempt=attempt.number,
+        via=attempt.started_via,
+        outcome=event.status,
         duration_ms=(time.monotonic() - started) * 1000,
     )
     return event
@@ -247,8 +258,7 @@ def _apply_parsed(*, event: WebhookEvent, parsed: CalComEvent) -> tuple[AttemptO
     if len(parsed.uid) > _UID_MAX_LENGTH or len(parsed.reschedule_uid) > _UID_MAX_LENGTH:
         # A uid is the booking's identity: cutting it could merge two bookings.
         return AttemptOutcome.IGNORED, (
-            f"booking uid longer than {_UID_MAX_LENGTH} characters: not a Cal.com uid, "
-            "cannot be stored"
+            f"booking uid longer than {_UID_MAX_LENGTH} characters: not a Cal.com uid, cannot be stored"
         )
 
     result = apply_calcom_event(event=parsed, source=event)
@@ -260,7 +270,9 @@ def _apply_parsed(*, event: WebhookEvent, parsed: CalComEvent) -> tuple[AttemptO
         return AttemptOutcome.IGNORED, result.plan.ignored_reason
     if result.plan.hit and result.meeting is not None:
         queue_hit_notifications(
-            meeting=result.meeting, kind=result.plan.hit, trigger=event.trigger_event,
+            meeting=result.meeting,
+            kind=result.plan.hit,
+            trigger=event.trigger_event,
             event_id=event.pk,
         )
     return AttemptOutcome.PROCESSED, ""
@@ -276,21 +288,36 @@ def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception
     trace = "".join(traceback_module.format_exception(exc))[-20000:]
     try:
         event = _store_failure(
-            event_id=event_id, attempt=attempt, error=error, trace=trace,
+            event_id=event_id,
+            attempt=attempt,
+            error=error,
+            trace=trace,
             permanent=is_permanent_failure(exc=exc),
         )
     except Exception:
         # Could not even record it (the database is gone): say what failed; the event stays
         # `processing` and the recovery sweep runs it again.
         log_fields(
-            logger=logger, level=logging.ERROR, what="webhook processing failed",
-            event_id=event_id, attempt=attempt.number, outcome="unrecorded", error=error,
+            logger=logger,
+            level=logging.ERROR,
+            what="webhook processing failed",
+            event_id=event_id,
+            attempt=attempt.number,
+            outcome="unrecorded",
+            error=error,
         )
         raise
     log_fields(
-        logger=logger, level=logging.ERROR, what="webhook processing failed", event_id=event_id,
-        trigger=event.trigger_event, uid=event.booking_uid, attempt=attempt.number,
-        outcome=event.status, next_attempt_at=event.next_attempt_at, error=error,
+        logger=logger,
+        level=logging.ERROR,
+        what="webhook processing failed",
+        event_id=event_id,
+        trigger=event.trigger_event,
+        uid=event.booking_uid,
+        attempt=attempt.number,
+        outcome=event.status,
+        next_attempt_at=event.next_attempt_at,
+        error=error,
     )
     return event
 
@@ -308,18 +335,22 @@ def _store_failure(
             event.processed_at = now
             event.last_error = error
             event.last_traceback = trace
-            event.save(update_fields=[
-                "status", "status_reason", "next_attempt_at", "processed_at", "last_error",
-                "last_traceback",
-            ])
+            event.save(
+                update_fields=[
+                    "status",
+                    "status_reason",
+                    "next_attempt_at",
+                    "processed_at",
+                    "last_error",
+                    "last_traceback",
+                ]
+            )
             ProcessingAttempt.objects.filter(pk=attempt.pk).update(
                 outcome=AttemptOutcome.IGNORED, error=error, traceback=trace, finished_at=now
             )
             return event
         event.next_attempt_at = next_attempt_at(attempts=event.attempts, now=now)
-        event.status = (
-            WebhookEventStatus.FAILED if event.next_attempt_at else WebhookEventStatus.DEAD
-        )
+        event.status = WebhookEventStatus.FAILED if event.next_attempt_at else WebhookEventStatus.DEAD
         event.last_error = error
         event.last_traceback = trace
         event.save(update_fields=["status", "next_attempt_at", "last_error", "last_traceback"])
@@ -371,4 +402,3 @@ def enqueue_processing_at(*, event_id: int, via: AttemptTrigger, run_after: date
         process_webhook_event.using(run_after=run_after).enqueue(event_id=event_id, via=str(via))
     except Exception:
         logger.exception("could not enqueue the retry of event_id=%s", event_id)
-

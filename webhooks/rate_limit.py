@@ -63,9 +63,7 @@ def record_refused_delivery(
         signature_result=signature_result,
     )
     if count is None or count <= limit:
-        return RefusedDelivery(
-            event=record_rejected_delivery(**record, reason=reason), rate_limited=False
-        )
+        return RefusedDelivery(event=record_rejected_delivery(**record, reason=reason), rate_limited=False)
     REFUSED_RATE_LIMITED.inc()
     suppressed = count - limit
     summary = (
@@ -116,7 +114,9 @@ def _cache_quietly(operation: Callable):
         return operation()
     except Exception as exc:
         log_fields(
-            logger=logger, level=logging.WARNING, what="rate limiter cache unavailable",
+            logger=logger,
+            level=logging.WARNING,
+            what="rate limiter cache unavailable",
             error=repr(exc),
         )
         return None

@@ -114,9 +114,7 @@ def _recover_batch(
         # default is newest first): the inline backend runs the tasks in the order they are
         # enqueued.
         locked = (
-            WebhookEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=expected)
-            .order_by("id")
+            WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk__in=expected).order_by("id")
         )
         for event in locked:
             stuck = expected[event.pk]
@@ -147,9 +145,7 @@ def _recover_batch(
             event.save(update_fields=fields)
             if event.status == WebhookEventStatus.FAILED:
                 transaction.on_commit(
-                    lambda event_id=event.pk: enqueue_processing(
-                        event_id=event_id, via=AttemptTrigger.RETRY
-                    )
+                    lambda event_id=event.pk: enqueue_processing(event_id=event_id, via=AttemptTrigger.RETRY)
                 )
                 retried += 1
             else:
@@ -168,7 +164,5 @@ def _request_processing(*, event_ids: list[int]) -> None:
         return
     for event_id in event_ids:
         transaction.on_commit(
-            lambda event_id=event_id: enqueue_processing(
-                event_id=event_id, via=AttemptTrigger.RECOVERY
-            )
+            lambda event_id=event_id: enqueue_processing(event_id=event_id, via=AttemptTrigger.RECOVERY)
         )

@@ -69,9 +69,7 @@ def reprocess_one(
     except ReprocessNotAllowed as exc:
         status = WebhookEvent.objects.values_list("status", flat=True).get(pk=event_id)
         return ReprocessOutcome(event_id=event_id, ran=False, status=status, refusal=str(exc))
-    return ReprocessOutcome(
-        event_id=event_id, ran=event.attempts > attempts_before, status=event.status
-    )
+    return ReprocessOutcome(event_id=event_id, ran=event.attempts > attempts_before, status=event.status)
 
 
 # What became of an event in a bulk run, besides the status a run left it in.
@@ -131,9 +129,7 @@ def reprocess_events(
     """
     summary = BulkReprocessSummary()
     for event_id in dict.fromkeys(event_ids):
-        attempts_before = (
-            WebhookEvent.objects.filter(pk=event_id).values_list("attempts", flat=True).first()
-        )
+        attempts_before = WebhookEvent.objects.filter(pk=event_id).values_list("attempts", flat=True).first()
         if attempts_before is None:
             outcome = MISSING
         else:
@@ -185,9 +181,7 @@ def selection_of_filter(
     )
 
 
-def create_reprocess_job(
-    *, selection: ReprocessSelection, user=None, force: bool = False
-) -> ReprocessJob:
+def create_reprocess_job(*, selection: ReprocessSelection, user=None, force: bool = False) -> ReprocessJob:
     """Record the job and hand it to the task backend once the row is committed."""
     with transaction.atomic():
         job = ReprocessJob.objects.create(
@@ -202,7 +196,10 @@ def create_reprocess_job(
         transaction.on_commit(lambda: enqueue_reprocess_job(job_id=job_id))
     logger.info(
         "reprocess job created job_id=%s total=%s force=%s by=%s",
-        job.pk, job.total, force, getattr(user, "pk", None),
+        job.pk,
+        job.total,
+        force,
+        getattr(user, "pk", None),
     )
     return job
 
@@ -253,9 +250,7 @@ def run_reprocess_job(*, job_id: int) -> ReprocessJob:
     try:
         while not _is_cancelled(job_id=job_id):
             batch = list(
-                candidates.filter(id__gt=cursor)
-                .order_by("id")
-                .values_list("id", flat=True)[:JOB_BATCH_SIZE]
+                candidates.filter(id__gt=cursor).order_by("id").values_list("id", flat=True)[:JOB_BATCH_SIZE]
             )
             if not batch:
                 break
@@ -282,7 +277,11 @@ def run_reprocess_job(*, job_id: int) -> ReprocessJob:
     job = ReprocessJob.objects.get(pk=job_id)
     logger.info(
         "reprocess job finished job_id=%s status=%s done=%s failed=%s skipped=%s",
-        job.pk, job.status, job.done, job.failed, job.skipped,
+        job.pk,
+        job.status,
+        job.done,
+        job.failed,
+        job.skipped,
     )
     return job
 

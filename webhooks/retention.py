@@ -48,9 +48,7 @@ class PruneReport:
 def validate_retention(*, retention_days: Mapping[str, int]) -> None:
     for status, days in retention_days.items():
         if status in NEVER_PRUNED:
-            raise InvalidRetention(
-                f"{status} events are never pruned (they are still to be processed)"
-            )
+            raise InvalidRetention(f"{status} events are never pruned (they are still to be processed)")
         if status not in WebhookEventStatus.values:
             raise InvalidRetention(
                 f"unknown status {status!r} in the retention; "
@@ -65,9 +63,9 @@ def prunable_events(*, status: str, days: int, now: datetime):
     from django.db.models import Exists, OuterRef
 
     kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
-    return WebhookEvent.objects.filter(
-        status=status, received_at__lt=now - timedelta(days=days)
-    ).filter(~Exists(kept_duplicates))
+    return WebhookEvent.objects.filter(status=status, received_at__lt=now - timedelta(days=days)).filter(
+        ~Exists(kept_duplicates)
+    )
 
 
 def prune_webhook_events(
@@ -110,9 +108,7 @@ def prune_webhook_events(
                     # Checked again at delete time: a duplicate may have arrived meanwhile.
                     kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
                     _, per_model = (
-                        WebhookEvent.objects.filter(pk__in=ids)
-                        .filter(~Exists(kept_duplicates))
-                        .delete()
+                        WebhookEvent.objects.filter(pk__in=ids).filter(~Exists(kept_duplicates)).delete()
                     )
                 batch_deleted = per_model.get(WebhookEvent._meta.label, 0)
                 deleted += batch_deleted

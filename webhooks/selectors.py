@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -107,9 +106,7 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> datetime | None:
     try:
         day = parse_date(value) if len(value) == 10 else None
         if day is not None:
-            moment = datetime.combine(
-                day + timedelta(days=1) if end_of_day else day, datetime.min.time()
-            )
+            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, datetime.min.time())
         else:
             moment = parse_datetime(value)
             if moment is None:
@@ -117,7 +114,7 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> datetime | None:
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
         # The database stores UTC: a moment outside years 1-9999 there cannot be compared.
-        moment.astimezone(dt_timezone.utc)
+        moment.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"not a date or time in years 1-9999: {value!r}") from exc
     return moment
@@ -267,15 +264,20 @@ def meeting_timeline(*, meeting_id: int, limit: int = TIMELINE_LIMIT) -> list[Ti
     events = (
         WebhookEvent.objects.filter(Q(meeting_id=meeting_id) | Q(booking_uid__in=uids))
         .only(
-            "id", "received_at", "trigger_event", "booking_uid", "status", "status_reason",
-            "event_created_at", "attempts", "last_error", "meeting_id",
+            "id",
+            "received_at",
+            "trigger_event",
+            "booking_uid",
+            "status",
+            "status_reason",
+            "event_created_at",
+            "attempts",
+            "last_error",
+            "meeting_id",
         )
         .order_by("-received_at", "-id")[:limit]
     )
-    changes = (
-        MeetingStatusChange.objects.filter(meeting_id=meeting_id)
-        .order_by("-changed_at", "-id")[:limit]
-    )
+    changes = MeetingStatusChange.objects.filter(meeting_id=meeting_id).order_by("-changed_at", "-id")[:limit]
     entries = [TimelineEntry(at=event.received_at, event=event) for event in events]
     entries += [TimelineEntry(at=change.changed_at, status_change=change) for change in changes]
     # A status change is written while its event is processed, so it sorts right after it.
@@ -358,9 +360,7 @@ def event_health() -> EventHealth:
 
 
 def active_reprocess_jobs() -> QuerySet[ReprocessJob]:
-    return ReprocessJob.objects.filter(
-        status__in=[ReprocessJobStatus.QUEUED, ReprocessJobStatus.RUNNING]
-    )
+    return ReprocessJob.objects.filter(status__in=[ReprocessJobStatus.QUEUED, ReprocessJobStatus.RUNNING])
 
 
 def reprocess_selection_events(

@@ -157,9 +157,7 @@ def apply_registration_plan(
     return plan.webhook
 
 
-def register_webhook(
-    *, client: CalComClient, desired: DesiredWebhook, dry_run: bool
-) -> RegistrationOutcome:
+def register_webhook(*, client: CalComClient, desired: DesiredWebhook, dry_run: bool) -> RegistrationOutcome:
     """Make Cal.com's webhook for our URL match `desired` (or only plan it, on a dry run)."""
     listing = fetch_webhooks(client=client)
     plan = plan_registration(existing_webhooks=listing.webhooks, desired=desired)
@@ -194,9 +192,7 @@ class DeletionOutcome:
     applied: bool
 
 
-def delete_our_webhooks(
-    *, client: CalComClient, subscriber_url: str, dry_run: bool
-) -> DeletionOutcome:
+def delete_our_webhooks(*, client: CalComClient, subscriber_url: str, dry_run: bool) -> DeletionOutcome:
     """Delete every webhook pointing at `subscriber_url`; other webhooks are never touched."""
     listing = fetch_webhooks(client=client)
     ours = find_our_webhooks(webhooks=listing.webhooks, subscriber_url=subscriber_url)

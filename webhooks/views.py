@@ -111,16 +111,14 @@ class CalComWebhookView(View):
             # No traceback: during an outage every delivery ends here.
             first_line = (str(exc).strip().splitlines() or [""])[0]
             log_fields(
-                logger=logger, level=logging.ERROR, what="webhook database unavailable",
+                logger=logger,
+                level=logging.ERROR,
+                what="webhook database unavailable",
                 error=f"{type(exc).__name__}: {first_line}"[:300],
             )
-            response = JsonResponse(
-                {"error": "database unavailable, retry later"}, status=503
-            )
+            response = JsonResponse({"error": "database unavailable, retry later"}, status=503)
             response["Retry-After"] = "5"
-        INGEST_SECONDS.labels(code=str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
+        INGEST_SECONDS.labels(code=str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
     def _handle(self, request: HttpRequest) -> JsonResponse:
@@ -131,8 +129,12 @@ class CalComWebhookView(View):
         declared = _declared_length(request)
         if declared is not None and declared > limit:
             refused = record_refused_delivery(
-                raw_body=b"", body_size=declared, headers=headers, client_ip=ip,
-                content_type=content_type, signature_result=SignatureResult.NOT_CHECKED,
+                raw_body=b"",
+                body_size=declared,
+                headers=headers,
+                client_ip=ip,
+                content_type=content_type,
+                signature_result=SignatureResult.NOT_CHECKED,
                 reason=f"body of {declared} bytes is over the {limit}-byte limit",
             )
             return _refused(refused, 413, f"body over the {limit}-byte limit")
@@ -141,14 +143,21 @@ class CalComWebhookView(View):
         except UnreadablePostError as exc:
             # The client stopped sending (or gunicorn's body deadline passed); nothing is stored.
             log_fields(
-                logger=logger, level=logging.WARNING, what="webhook body not received",
-                client_ip=ip, error=str(exc)[:200],
+                logger=logger,
+                level=logging.WARNING,
+                what="webhook body not received",
+                client_ip=ip,
+                error=str(exc)[:200],
             )
             return _error(408, "request body not received in time")
         if len(raw_body) > limit:
             refused = record_refused_delivery(
-                raw_body=b"", body_size=len(raw_body), headers=headers, client_ip=ip,
-                content_type=content_type, signature_result=SignatureResult.NOT_CHECKED,
+                raw_body=b"",
+                body_size=len(raw_body),
+                headers=headers,
+                client_ip=ip,
+                content_type=content_type,
+                signature_result=SignatureResult.NOT_CHECKED,
                 reason=f"body is over the {limit}-byte limit",
             )
             return _refused(refused, 413, f"body over the {limit}-byte limit")
@@ -158,18 +167,23 @@ class CalComWebhookView(View):
         )
         if signature in _SIGNATURE_ERRORS:
             refused = record_refused_delivery(
-                raw_body=raw_body, body_size=len(raw_body), headers=headers, client_ip=ip,
-                content_type=content_type, signature_result=signature,
+                raw_body=raw_body,
+                body_size=len(raw_body),
+                headers=headers,
+                client_ip=ip,
+                content_type=content_type,
+                signature_result=signature,
                 reason=_SIGNATURE_ERRORS[signature],
             )
             return _refused(refused, 401, _SIGNATURE_ERRORS[signature])
         if signature == SignatureResult.UNVERIFIED:
-            logger.warning(
-                "SIGNATURE NOT VERIFIED: no CAL_COM_WEBHOOK_SECRET configured (development only)"
-            )
+            logger.warning("SIGNATURE NOT VERIFIED: no CAL_COM_WEBHOOK_SECRET configured (development only)")
 
         result = record_delivery(
-            raw_body=raw_body, headers=headers, client_ip=ip, content_type=content_type,
+            raw_body=raw_body,
+            headers=headers,
+            client_ip=ip,
+            content_type=content_type,
             signature_result=signature,
         )
         return JsonResponse(result.body, status=result.http_status)

@@ -10,13 +10,6 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from meetings.models import Meeting
-from meetings.selectors import meeting_detail, meeting_list, target_list
-from meetings.services.bookings import link_booking, schedule_meeting
-from meetings.services.targets import TargetEmailTaken, create_target
-from calcom.api.client import CalComError, InvalidPathSegment
-from webhooks.selectors import meeting_timeline
-
 from api.filters import MeetingFilter
 from api.pagination import CappedPageNumberPagination
 from api.permissions import CanScheduleMeetings
@@ -28,6 +21,12 @@ from api.serializers import (
     TargetInputSerializer,
     TargetSerializer,
 )
+from calcom.api.client import CalComError, InvalidPathSegment
+from meetings.models import Meeting
+from meetings.selectors import meeting_detail, meeting_list, target_list
+from meetings.services.bookings import link_booking, schedule_meeting
+from meetings.services.targets import TargetEmailTaken, create_target
+from webhooks.selectors import meeting_timeline
 
 CalComFailureSerializer = inline_serializer(
     name="CalComFailure",

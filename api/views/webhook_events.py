@@ -89,7 +89,5 @@ class WebhookEventReprocessApi(generics.GenericAPIView):
         except ReprocessNotAllowed as exc:
             return Response({"detail": str(exc)}, status=409)
         return Response(
-            ReprocessResultSerializer(
-                {"ran": event.attempts > attempts_before, "event": event}
-            ).data
+            ReprocessResultSerializer({"ran": event.attempts > attempts_before, "event": event}).data
         )

@@ -96,8 +96,7 @@ def path_segment(*, value: str) -> str:
     text = str(value)
     if text in (".", "..") or not _PATH_SEGMENT_RE.fullmatch(text):
         raise InvalidPathSegment(
-            f"{text[:80]!r} is not a Cal.com id (letters, digits, '-', '_', '.', '~'; "
-            "not '.' or '..')"
+            f"{text[:80]!r} is not a Cal.com id (letters, digits, '-', '_', '.', '~'; not '.' or '..')"
         )
     return quote(text, safe="")
 
@@ -231,9 +230,7 @@ class CalComClient:
             timeout_seconds=(
                 timeout_seconds if timeout_seconds is not None else settings.CAL_COM_API_TIMEOUT
             ),
-            max_retries=max_retries
-            if max_retries is not None
-            else settings.CAL_COM_API_MAX_RETRIES,
+            max_retries=max_retries if max_retries is not None else settings.CAL_COM_API_MAX_RETRIES,
             backoff_seconds=settings.CAL_COM_API_BACKOFF_SECONDS,
         )
 
@@ -306,9 +303,7 @@ class CalComClient:
                 ) from None
 
             elapsed_ms = (time.monotonic() - started) * 1000
-            logger.debug(
-                "Cal.com API %s %s → %s in %.0fms", method, path, response.status_code, elapsed_ms
-            )
+            logger.debug("Cal.com API %s %s → %s in %.0fms", method, path, response.status_code, elapsed_ms)
             status = response.status_code
             retryable_status = status == 429 or status >= 500
             if (
@@ -316,9 +311,8 @@ class CalComClient:
                 and attempt < self.max_retries
                 and (may_repeat or status in NOT_PROCESSED_STATUSES)
             ):
-                delay = self._retry_after_delay(response=response)
-                if delay is None:
-                    delay = self._backoff_delay(attempt=attempt)
+                retry_after = self._retry_after_delay(response=response)
+                delay = self._backoff_delay(attempt=attempt) if retry_after is None else retry_after
                 logger.warning(
                     "Cal.com API %s %s answered %s; retrying in %.2fs (retry %d of %d)",
                     method,
@@ -350,9 +344,7 @@ class CalComClient:
             body = self.request("GET", path, params={**(params or {}), "take": take, "skip": skip})
             items = v2_data(body=body, method="GET", path=path)
             if not isinstance(items, list):
-                raise CalComBadResponseError(
-                    "expected a list in `data`", status=200, method="GET", path=path
-                )
+                raise CalComBadResponseError("expected a list in `data`", status=200, method="GET", path=path)
             yield from items
             if len(items) < take:
                 return

@@ -137,8 +137,7 @@ def update_webhook(
     if unknown:
         raise ValueError(f"unknown webhook fields: {sorted(unknown)}")
     payload = {
-        names[field]: list(value) if field == "triggers" else value
-        for field, value in changes.items()
+        names[field]: list(value) if field == "triggers" else value for field, value in changes.items()
     }
     path = f"/{api_version}/webhooks/{path_segment(value=webhook_id)}"
     body = client.request("PATCH", path, json=payload)
@@ -154,7 +153,5 @@ def delete_webhook(*, client: CalComClient, webhook_id: str, api_version: ApiVer
 def _v1_item(*, body: Any, method: str, path: str) -> Mapping[str, Any]:
     item = body.get("webhook") if isinstance(body, dict) else None
     if not isinstance(item, dict):
-        raise CalComBadResponseError(
-            "expected {webhook: {...}}", status=200, method=method, path=path
-        )
+        raise CalComBadResponseError("expected {webhook: {...}}", status=200, method=method, path=path)
     return item

@@ -24,11 +24,11 @@ from console.widgets import (
     badge,
     meeting_timeline_panel,
 )
-from webhooks import selectors as webhook_selectors
-
 from meetings import selectors as meeting_selectors
 from meetings.models import Meeting, Target
 from meetings.services.targets import link_target
+from webhooks import selectors as webhook_selectors
+
 
 class StartTimeFilter(admin.SimpleListFilter):
     """Fixed windows around today, all ranges on the indexed start time."""
@@ -52,9 +52,7 @@ class StartTimeFilter(admin.SimpleListFilter):
         if not value:
             return queryset
         now = timezone.now()
-        today = timezone.make_aware(
-            datetime.combine(timezone.localdate(), datetime.min.time())
-        )
+        today = timezone.make_aware(datetime.combine(timezone.localdate(), datetime.min.time()))
         ranges = {
             "upcoming": (now, None),
             "today": (today, today + timedelta(days=1)),
@@ -78,7 +76,11 @@ class StartTimeFilter(admin.SimpleListFilter):
 @admin.register(Meeting)
 class MeetingAdmin(VaniModelAdmin):
     list_display = (
-        "meeting_title", "status_column", "start_time", "attendee_column", "target",
+        "meeting_title",
+        "status_column",
+        "start_time",
+        "attendee_column",
+        "target",
         "payment_column",
     )
     list_display_links = ("meeting_title",)
@@ -96,29 +98,93 @@ class MeetingAdmin(VaniModelAdmin):
     )
     autocomplete_fields = ("target",)
     fieldsets = (
-        ("Booking", {"fields": (
-            "cal_event_id", "booking_uids", "cal_booking_id", "title", "status_column",
-            "cal_status", "start_time", "end_time", "location", "video_url",
-        )}),
-        ("People", {"fields": (
-            "attendee_name", "attendee_email", "organizer_name", "organizer_email", "target",
-            "no_show_emails",
-        )}),
-        ("Payment", {"fields": (
-            "payment_column", "payment_id", "payment_amount", "payment_currency", "paid_at",
-        )}),
-        ("History", {"fields": (
-            "cancellation_reason", "reschedule_requested", "recording_url", "transcript_urls",
-            "last_event_at", "created_at", "updated_at", "events_link",
-        )}),
+        (
+            "Booking",
+            {
+                "fields": (
+                    "cal_event_id",
+                    "booking_uids",
+                    "cal_booking_id",
+                    "title",
+                    "status_column",
+                    "cal_status",
+                    "start_time",
+                    "end_time",
+                    "location",
+                    "video_url",
+                )
+            },
+        ),
+        (
+            "People",
+            {
+                "fields": (
+                    "attendee_name",
+                    "attendee_email",
+                    "organizer_name",
+                    "organizer_email",
+                    "target",
+                    "no_show_emails",
+                )
+            },
+        ),
+        (
+            "Payment",
+            {
+                "fields": (
+                    "payment_column",
+                    "payment_id",
+                    "payment_amount",
+                    "payment_currency",
+                    "paid_at",
+                )
+            },
+        ),
+        (
+            "History",
+            {
+                "fields": (
+                    "cancellation_reason",
+                    "reschedule_requested",
+                    "recording_url",
+                    "transcript_urls",
+                    "last_event_at",
+                    "created_at",
+                    "updated_at",
+                    "events_link",
+                )
+            },
+        ),
     )
     readonly_fields = (
-        "cal_event_id", "booking_uids", "cal_booking_id", "title", "status_column", "cal_status",
-        "start_time", "end_time", "location", "video_url", "attendee_name", "attendee_email",
-        "organizer_name", "organizer_email", "no_show_emails", "payment_column", "payment_id",
-        "payment_amount", "payment_currency", "paid_at", "cancellation_reason",
-        "reschedule_requested", "recording_url", "transcript_urls", "last_event_at",
-        "created_at", "updated_at", "events_link",
+        "cal_event_id",
+        "booking_uids",
+        "cal_booking_id",
+        "title",
+        "status_column",
+        "cal_status",
+        "start_time",
+        "end_time",
+        "location",
+        "video_url",
+        "attendee_name",
+        "attendee_email",
+        "organizer_name",
+        "organizer_email",
+        "no_show_emails",
+        "payment_column",
+        "payment_id",
+        "payment_amount",
+        "payment_currency",
+        "paid_at",
+        "cancellation_reason",
+        "reschedule_requested",
+        "recording_url",
+        "transcript_urls",
+        "last_event_at",
+        "created_at",
+        "updated_at",
+        "events_link",
     )
 
     class Media:
@@ -176,9 +242,7 @@ class MeetingAdmin(VaniModelAdmin):
 
     @admin.display(description="webhook events")
     def events_link(self, obj: Meeting):
-        return format_html(
-            '<a href="{}">All events of this booking</a>', event_list_url(q=obj.cal_event_id)
-        )
+        return format_html('<a href="{}">All events of this booking</a>', event_list_url(q=obj.cal_event_id))
 
 
 @admin.register(Target)

@@ -8,7 +8,6 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from console.admin.base import ReadOnlyModelAdmin
-
 from notifications.models import Notification, NotificationStatus
 from notifications.services import resend_notifications
 

@@ -21,17 +21,39 @@ from webhooks.reprocessing import cancel_reprocess_job
 @admin.register(ReprocessJob)
 class ReprocessJobAdmin(ReadOnlyModelAdmin):
     list_display = (
-        "job_number", "status_column", "progress_column", "total", "done", "failed", "skipped",
-        "force", "created_by", "created_at", "finished_at",
+        "job_number",
+        "status_column",
+        "progress_column",
+        "total",
+        "done",
+        "failed",
+        "skipped",
+        "force",
+        "created_by",
+        "created_at",
+        "finished_at",
     )
     list_display_links = ("job_number",)
     list_filter = ("status", "force")
     list_select_related = ("created_by",)
     show_facets = admin.ShowFacets.NEVER
     readonly_fields = (
-        "job_number", "status_column", "progress_column", "force", "selection_column", "total",
-        "done", "failed", "skipped", "last_event_id", "max_event_id", "error", "created_by",
-        "created_at", "started_at", "finished_at",
+        "job_number",
+        "status_column",
+        "progress_column",
+        "force",
+        "selection_column",
+        "total",
+        "done",
+        "failed",
+        "skipped",
+        "last_event_id",
+        "max_event_id",
+        "error",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
     )
     fields = readonly_fields
 
@@ -39,9 +61,7 @@ class ReprocessJobAdmin(ReadOnlyModelAdmin):
         css = {"all": ("webhooks/admin.css",)}
 
     def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or request.user.has_perm(
-            REPROCESS_PERMISSION
-        )
+        return super().has_view_permission(request, obj) or request.user.has_perm(REPROCESS_PERMISSION)
 
     @admin.display(description="job", ordering="id")
     def job_number(self, obj: ReprocessJob) -> str:
@@ -50,7 +70,8 @@ class ReprocessJobAdmin(ReadOnlyModelAdmin):
     @admin.display(description="status")
     def status_column(self, obj: ReprocessJob):
         return badge(
-            label=obj.get_status_display(), colour=JOB_COLOURS.get(obj.status, "#6b7280"),
+            label=obj.get_status_display(),
+            colour=JOB_COLOURS.get(obj.status, "#6b7280"),
             css_class=f"job-{obj.status}",
         )
 
@@ -58,7 +79,9 @@ class ReprocessJobAdmin(ReadOnlyModelAdmin):
     def progress_column(self, obj: ReprocessJob):
         return format_html(
             '<span class="vani-progress" title="{}%"><span style="width:{}%"></span></span> {}%',
-            obj.percent_done, obj.percent_done, obj.percent_done,
+            obj.percent_done,
+            obj.percent_done,
+            obj.percent_done,
         )
 
     @admin.display(description="selection")
@@ -71,7 +94,9 @@ class ReprocessJobAdmin(ReadOnlyModelAdmin):
         described = ", ".join(f"{key}={value}" for key, value in event_filter.as_json().items())
         return format_html(
             'All events up to #{} matching <a href="{}">{}</a>',
-            obj.max_event_id, event_filter_url(event_filter), described or "no filter",
+            obj.max_event_id,
+            event_filter_url(event_filter),
+            described or "no filter",
         )
 
     def get_urls(self):
@@ -81,7 +106,8 @@ class ReprocessJobAdmin(ReadOnlyModelAdmin):
                 self.admin_site.admin_view(require_POST(self.cancel_view)),
                 name="webhooks_reprocessjob_cancel",
             ),
-        ] + super().get_urls()
+            *super().get_urls(),
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         job = self.get_object(request, object_id)

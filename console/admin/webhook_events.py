@@ -39,7 +39,9 @@ from console.widgets import (
     status_badge,
 )
 from webhooks import selectors
+from webhooks.ingest import mask_headers
 from webhooks.models import WebhookEvent, WebhookEventStatus
+from webhooks.processing import NEVER_PROCESSED
 from webhooks.reprocessing import (
     BulkReprocessSummary,
     create_reprocess_job,
@@ -49,8 +51,6 @@ from webhooks.reprocessing import (
     selection_of_filter,
     selection_of_ids,
 )
-from webhooks.ingest import mask_headers
-from webhooks.processing import NEVER_PROCESSED
 
 LIST_DEFERRED_FIELDS = ("raw_body", "headers", "last_traceback", "status_reason")
 
@@ -85,25 +85,73 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     search_fields = ("booking_uid",)  # shows the search box; the lookup is get_search_results
-    search_help_text = "Exact: a booking uid (finds its whole reschedule chain), an attendee e-mail, or an event id (#123)."
+    search_help_text = (
+        "Exact: a booking uid (finds its whole reschedule chain), an attendee e-mail, or an event id (#123)."
+    )
     actions = ("reprocess_selected", "force_reprocess_selected")
     readonly_fields = (
-        "event_number", "received_at", "trigger_event", "booking_uid", "reschedule_uid",
-        "booking_id", "attendee_email", "event_created_at", "status_column", "status_reason",
-        "signature_column", "client_ip", "content_type", "webhook_version", "body_size",
-        "body_truncated", "fingerprint", "duplicate_of_link", "meeting_column", "attempts",
-        "next_attempt_at", "processed_at", "last_error",
+        "event_number",
+        "received_at",
+        "trigger_event",
+        "booking_uid",
+        "reschedule_uid",
+        "booking_id",
+        "attendee_email",
+        "event_created_at",
+        "status_column",
+        "status_reason",
+        "signature_column",
+        "client_ip",
+        "content_type",
+        "webhook_version",
+        "body_size",
+        "body_truncated",
+        "fingerprint",
+        "duplicate_of_link",
+        "meeting_column",
+        "attempts",
+        "next_attempt_at",
+        "processed_at",
+        "last_error",
     )
     fieldsets = (
-        ("Delivery", {"fields": (
-            "event_number", "received_at", "trigger_event", "booking_uid", "reschedule_uid",
-            "booking_id", "attendee_email", "event_created_at", "client_ip", "content_type", "webhook_version",
-            "signature_column", "body_size", "body_truncated", "fingerprint",
-        )}),
-        ("Outcome", {"fields": (
-            "status_column", "status_reason", "duplicate_of_link", "meeting_column", "attempts",
-            "next_attempt_at", "processed_at", "last_error",
-        )}),
+        (
+            "Delivery",
+            {
+                "fields": (
+                    "event_number",
+                    "received_at",
+                    "trigger_event",
+                    "booking_uid",
+                    "reschedule_uid",
+                    "booking_id",
+                    "attendee_email",
+                    "event_created_at",
+                    "client_ip",
+                    "content_type",
+                    "webhook_version",
+                    "signature_column",
+                    "body_size",
+                    "body_truncated",
+                    "fingerprint",
+                )
+            },
+        ),
+        (
+            "Outcome",
+            {
+                "fields": (
+                    "status_column",
+                    "status_reason",
+                    "duplicate_of_link",
+                    "meeting_column",
+                    "attempts",
+                    "next_attempt_at",
+                    "processed_at",
+                    "last_error",
+                )
+            },
+        ),
     )
 
     class Media:
@@ -291,9 +339,7 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
             hint = "" if force else " — use “Force reprocess” for processed events"
             parts.append(f"{summary.not_runnable} left alone{hint}")
         if summary.refused:
-            parts.append(
-                f"{summary.refused} cannot be reprocessed (rejected deliveries and duplicates)"
-            )
+            parts.append(f"{summary.refused} cannot be reprocessed (rejected deliveries and duplicates)")
         level = messages.WARNING if summary.failed or summary.refused else messages.SUCCESS
         self.message_user(request, "; ".join(parts) + ".", level)
 

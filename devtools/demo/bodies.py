@@ -20,10 +20,10 @@ def _template(body: dict) -> str:
     while "{{" in text:
         start = text.index("{{")
         end = text.index("}}", start) + 2
-        name = text[start + 2:end - 2]
+        name = text[start + 2 : end - 2]
         if name.startswith("#"):
             # A bare value (number, true/false): drop the surrounding quotes too.
-            text = text[:start - 1] + f"%({name[1:]})s" + text[end + 1:]
+            text = text[: start - 1] + f"%({name[1:]})s" + text[end + 1 :]
         else:
             text = text[:start] + f"%({name})s" + text[end:]
     return text
@@ -70,10 +70,21 @@ _TIME_SLOTS = BodyTimes(
 )
 
 _DEMO_TRIGGERS = (
-    "BOOKING_CREATED", "BOOKING_REQUESTED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED",
-    "BOOKING_REJECTED", "BOOKING_PAYMENT_INITIATED", "BOOKING_PAID", "MEETING_STARTED",
-    "MEETING_ENDED", "BOOKING_NO_SHOW_UPDATED", "AFTER_GUESTS_CAL_VIDEO_NO_SHOW",
-    "RECORDING_READY", "RECORDING_TRANSCRIPTION_GENERATED", "PING", "FORM_SUBMITTED",
+    "BOOKING_CREATED",
+    "BOOKING_REQUESTED",
+    "BOOKING_RESCHEDULED",
+    "BOOKING_CANCELLED",
+    "BOOKING_REJECTED",
+    "BOOKING_PAYMENT_INITIATED",
+    "BOOKING_PAID",
+    "MEETING_STARTED",
+    "MEETING_ENDED",
+    "BOOKING_NO_SHOW_UPDATED",
+    "AFTER_GUESTS_CAL_VIDEO_NO_SHOW",
+    "RECORDING_READY",
+    "RECORDING_TRANSCRIPTION_GENERATED",
+    "PING",
+    "FORM_SUBMITTED",
     "OOO_CREATED",
 )
 
@@ -82,15 +93,16 @@ def _templates() -> dict[str, str]:
     # A fixed seed for the ids Cal.com makes up: the same templates in every process.
     rng = random.Random(0)
     templates = {
-        trigger: _template(
-            webhook_body(trigger=trigger, booking=_BOOKING_SLOTS, times=_TIME_SLOTS, rng=rng)
-        )
+        trigger: _template(webhook_body(trigger=trigger, booking=_BOOKING_SLOTS, times=_TIME_SLOTS, rng=rng))
         for trigger in _DEMO_TRIGGERS
     }
     # Not a Cal.com trigger: what a newer Cal.com might send, stored as ignored.
     templates["BOOKING_SEATS_CHANGED"] = _template(
-        {"triggerEvent": "BOOKING_SEATS_CHANGED", "createdAt": "{{created}}",
-         "payload": {"uid": "{{uid}}", "seats": 3}}
+        {
+            "triggerEvent": "BOOKING_SEATS_CHANGED",
+            "createdAt": "{{created}}",
+            "payload": {"uid": "{{uid}}", "seats": 3},
+        }
     )
     return templates
 

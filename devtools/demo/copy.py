@@ -8,7 +8,7 @@ import io
 import json
 import queue
 import threading
-from datetime import timezone as dt_timezone
+from datetime import UTC
 
 from django.db import connection, models, transaction
 from django.db.models import Max
@@ -60,7 +60,10 @@ _CONSTANT_JSON = {
 
 # Values in PostgreSQL's COPY text format, by field kind.
 _COPY_ENCODERS = {
-    "plain": _copy_plain, "binary": _copy_binary, "json": _copy_json, "bool": _copy_bool,
+    "plain": _copy_plain,
+    "binary": _copy_binary,
+    "json": _copy_json,
+    "bool": _copy_bool,
     "datetime": _copy_datetime,
 }
 
@@ -70,7 +73,7 @@ def _sqlite_value(value, kind: str):
     if value is None:
         return None
     if kind == "datetime":
-        return value.astimezone(dt_timezone.utc).replace(tzinfo=None).isoformat(" ")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
     if kind == "json":
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if kind == "binary":
@@ -81,7 +84,9 @@ def _sqlite_value(value, kind: str):
 def _field_kind(model_field: models.Field) -> str:
     internal = model_field.get_internal_type()
     return {
-        "BinaryField": "binary", "JSONField": "json", "BooleanField": "bool",
+        "BinaryField": "binary",
+        "JSONField": "json",
+        "BooleanField": "bool",
         "DateTimeField": "datetime",
     }.get(internal, "plain")
 
@@ -134,7 +139,7 @@ class TableWriter:
         position = {name: index for index, name in enumerate(keys)}
         slots: list[str] = []
         picks: list = []  # (index in the row's values, encoder), in column order
-        for (name, default), kind in zip(self.defaults, self.kinds):
+        for (name, default), kind in zip(self.defaults, self.kinds, strict=True):
             encode = _COPY_ENCODERS[kind]
             if name in position:
                 slots.append("%s")
@@ -146,7 +151,10 @@ class TableWriter:
     def sqlite_rows(self, rows: list[dict]) -> list[tuple]:
         kinds = self.kinds
         return [
-            tuple(_sqlite_value(row.get(name, default), kind) for (name, default), kind in zip(self.defaults, kinds))
+            tuple(
+                _sqlite_value(row.get(name, default), kind)
+                for (name, default), kind in zip(self.defaults, kinds, strict=True)
+            )
             for row in rows
         ]
 

@@ -73,8 +73,16 @@ class AlreadySeeded(Exception):
 
 
 class _Seeder:
-    def __init__(self, *, events: int, seed: int, now: datetime, batch_size: int,
-                 progress: Callable[[str], None] | None, background_writes: bool = False):
+    def __init__(
+        self,
+        *,
+        events: int,
+        seed: int,
+        now: datetime,
+        batch_size: int,
+        progress: Callable[[str], None] | None,
+        background_writes: bool = False,
+    ):
         self.background_writes = background_writes
         self.background: BackgroundWriter | None = None
         self.target_events = events
@@ -113,7 +121,9 @@ class _Seeder:
         parallel = self.background_writes and connection.vendor == "postgresql"
         # Filling an empty database: build the big tables' secondary indexes once at the end
         # (a sort) instead of updating them row by row (random writes into large B-trees).
-        deferred_indexes = drop_secondary_indexes(BULK_TABLES) if parallel and tables_empty(BULK_TABLES) else []
+        deferred_indexes = (
+            drop_secondary_indexes(BULK_TABLES) if parallel and tables_empty(BULK_TABLES) else []
+        )
         try:
             if parallel:
                 self.background = BackgroundWriter()
@@ -193,8 +203,9 @@ class _Seeder:
             email = f"{first}.{last}.{index}@{domain}".lower()
             if email in existing:
                 continue
-            rows.append(Target(name=f"{first} {last}", email=email, company=company,
-                               owner=self.rng.choice(owners)))
+            rows.append(
+                Target(name=f"{first} {last}", email=email, company=company, owner=self.rng.choice(owners))
+            )
         Target.objects.bulk_create(rows, batch_size=1000)
         self.targets = list(Target.objects.filter(email__in=[t.email for t in rows]))
         self.summary.targets = len(self.targets)
@@ -220,20 +231,41 @@ class _Seeder:
         self.summary.meetings += 1
         meeting_id = self.meetings.allocate_id()
         facts = {
-            "organizer_id": organizer[0], "organizer_name": organizer[1],
-            "organizer_email": organizer[2], "organizer_username": organizer[3],
-            "attendee_name": attendee_name, "attendee_email": attendee_email,
-            "attendee_first": attendee_name.split()[0], "attendee_last": attendee_name.split()[-1],
+            "organizer_id": organizer[0],
+            "organizer_name": organizer[1],
+            "organizer_email": organizer[2],
+            "organizer_username": organizer[3],
+            "attendee_name": attendee_name,
+            "attendee_email": attendee_email,
+            "attendee_first": attendee_name.split()[0],
+            "attendee_last": attendee_name.split()[-1],
             "title": f"{event_title} between {organizer[1]} and {attendee_name}",
-            "event_title": event_title, "event_slug": slug, "event_type_id": 1180342 + len(slug),
-            "length": length, "price": price, "booked": iso(booked_at), "reason": "",
-            "reschedule_uid": "", "reschedule_id": 0, "payment_id": 0,
-            "previous_start": "", "previous_end": "",
+            "event_title": event_title,
+            "event_slug": slug,
+            "event_type_id": 1180342 + len(slug),
+            "length": length,
+            "price": price,
+            "booked": iso(booked_at),
+            "reason": "",
+            "reschedule_uid": "",
+            "reschedule_id": 0,
+            "payment_id": 0,
+            "previous_start": "",
+            "previous_end": "",
         }
         state = {
-            "uid": uid, "booking_id": self.next_booking_id(), "start": start, "status": "",
-            "cal_status": "", "payment": "none", "paid_at": None, "last_event_at": None,
-            "cancellation_reason": "", "no_show": [], "recording_url": "", "transcripts": [],
+            "uid": uid,
+            "booking_id": self.next_booking_id(),
+            "start": start,
+            "status": "",
+            "cal_status": "",
+            "payment": "none",
+            "paid_at": None,
+            "last_event_at": None,
+            "cancellation_reason": "",
+            "no_show": [],
+            "recording_url": "",
+            "transcripts": [],
             "uids": [uid],
         }
         story = booking_story(rng=rng, price=price)
@@ -254,36 +286,64 @@ class _Seeder:
             if trigger in ("BOOKING_PAYMENT_INITIATED", "BOOKING_PAID") and not facts["payment_id"]:
                 self.payment_id += 1
                 facts["payment_id"] = self.payment_id
-            self.booking_event(trigger=trigger, moment=moment, facts=facts, state=state, meeting_id=meeting_id)
-        self.write_meeting(meeting_id=meeting_id, facts=facts, state=state, booked_at=booked_at, target=target)
+            self.booking_event(
+                trigger=trigger, moment=moment, facts=facts, state=state, meeting_id=meeting_id
+            )
+        self.write_meeting(
+            meeting_id=meeting_id, facts=facts, state=state, booked_at=booked_at, target=target
+        )
 
-    def booking_event(self, *, trigger: str, moment: datetime, facts: dict, state: dict, meeting_id: int) -> None:
+    def booking_event(
+        self, *, trigger: str, moment: datetime, facts: dict, state: dict, meeting_id: int
+    ) -> None:
         rng = self.rng
         start = state["start"]
         values = facts  # the meeting's facts, with this event's own filled in
-        values.update(uid=state["uid"], booking_id=state["booking_id"], created=iso(moment),
-                      start=iso_seconds(start),
-                      end=iso_seconds(start + timedelta(minutes=facts["length"])))
+        values.update(
+            uid=state["uid"],
+            booking_id=state["booking_id"],
+            created=iso(moment),
+            start=iso_seconds(start),
+            end=iso_seconds(start + timedelta(minutes=facts["length"])),
+        )
         body = (TEMPLATES[trigger] % values).encode("utf-8")
         flat = trigger in ("MEETING_STARTED", "MEETING_ENDED")
         received_at = moment + timedelta(milliseconds=rng.randint(30, 400))
         status, reason = delivery_status(rng=rng, received_at=received_at, now=self.now)
         if status == "processed":
-            self.apply(trigger=trigger, moment=moment, state=state, event_id=self.events.next_id,
-                       meeting_id=meeting_id)
+            self.apply(
+                trigger=trigger,
+                moment=moment,
+                state=state,
+                event_id=self.events.next_id,
+                meeting_id=meeting_id,
+            )
         event_id = self.write_event(
-            trigger=trigger, body=body, received_at=received_at, status=status, reason=reason,
-            uid=state["uid"], booking_id=state["booking_id"], attendee_email=facts["attendee_email"],
+            trigger=trigger,
+            body=body,
+            received_at=received_at,
+            status=status,
+            reason=reason,
+            uid=state["uid"],
+            booking_id=state["booking_id"],
+            attendee_email=facts["attendee_email"],
             created_at=None if flat else moment,
             meeting_id=meeting_id if status in ("processed", "ignored") else None,
         )
         if rng.random() < 0.02 and received_at + timedelta(seconds=5) < self.now:
             # Cal.com retried a delivery it thought failed: same bytes, stored as a duplicate.
             self.write_event(
-                trigger=trigger, body=body, received_at=received_at + timedelta(seconds=rng.uniform(1, 5)),
-                status="duplicate", reason=f"same body as event #{event_id}", uid=state["uid"],
-                booking_id=state["booking_id"], attendee_email=facts["attendee_email"],
-                created_at=None if flat else moment, meeting_id=None, duplicate_of=event_id,
+                trigger=trigger,
+                body=body,
+                received_at=received_at + timedelta(seconds=rng.uniform(1, 5)),
+                status="duplicate",
+                reason=f"same body as event #{event_id}",
+                uid=state["uid"],
+                booking_id=state["booking_id"],
+                attendee_email=facts["attendee_email"],
+                created_at=None if flat else moment,
+                meeting_id=None,
+                duplicate_of=event_id,
             )
 
     def apply(self, *, trigger: str, moment: datetime, state: dict, event_id: int, meeting_id: int) -> None:
@@ -291,35 +351,65 @@ class _Seeder:
         from_status = state["status"]
         new_status = apply_processed_event(trigger=trigger, moment=moment, state=state)
         if new_status is not None:
-            self.changes.add({
-                "id": self.changes.allocate_id(), "meeting_id": meeting_id,
-                "from_status": from_status, "to_status": new_status, "event_id": event_id,
-                "reason": trigger if trigger != "BOOKING_RESCHEDULED" else f"{trigger} (from {state['uids'][-2]})",
-                "changed_at": moment + timedelta(milliseconds=500),
-            })
+            self.changes.add(
+                {
+                    "id": self.changes.allocate_id(),
+                    "meeting_id": meeting_id,
+                    "from_status": from_status,
+                    "to_status": new_status,
+                    "event_id": event_id,
+                    "reason": trigger
+                    if trigger != "BOOKING_RESCHEDULED"
+                    else f"{trigger} (from {state['uids'][-2]})",
+                    "changed_at": moment + timedelta(milliseconds=500),
+                }
+            )
 
-    def write_meeting(self, *, meeting_id: int, facts: dict, state: dict, booked_at: datetime, target) -> None:
+    def write_meeting(
+        self, *, meeting_id: int, facts: dict, state: dict, booked_at: datetime, target
+    ) -> None:
         start = state["start"]
         no_show = [facts["attendee_email"]] if state["no_show"] else []
-        self.meetings.add({
-            "id": meeting_id, "cal_event_id": state["uid"], "cal_booking_id": state["booking_id"],
-            "status": state["status"] or "scheduled", "cal_status": state["cal_status"],
-            "start_time": start, "end_time": start + timedelta(minutes=facts["length"]),
-            "title": facts["title"], "attendee_name": facts["attendee_name"],
-            "attendee_email": facts["attendee_email"], "organizer_name": facts["organizer_name"],
-            "organizer_email": facts["organizer_email"], "location": "integrations:daily",
-            "video_url": f"https://app.cal.com/video/{state['uid']}",
-            "recording_url": state["recording_url"], "transcript_urls": state["transcripts"],
-            "target_id": target.pk if target else None, "payment_status": state["payment"],
-            "payment_id": str(facts["payment_id"] or ""), "payment_amount": facts["price"] or None,
-            "payment_currency": "USD" if facts["price"] else "", "paid_at": state["paid_at"],
-            "cancellation_reason": facts["reason"] if state["status"] == "cancelled" else "",
-            "no_show_emails": no_show, "last_event_at": state["last_event_at"],
-            "created_at": booked_at, "updated_at": state["last_event_at"] or booked_at,
-        })
+        self.meetings.add(
+            {
+                "id": meeting_id,
+                "cal_event_id": state["uid"],
+                "cal_booking_id": state["booking_id"],
+                "status": state["status"] or "scheduled",
+                "cal_status": state["cal_status"],
+                "start_time": start,
+                "end_time": start + timedelta(minutes=facts["length"]),
+                "title": facts["title"],
+                "attendee_name": facts["attendee_name"],
+                "attendee_email": facts["attendee_email"],
+                "organizer_name": facts["organizer_name"],
+                "organizer_email": facts["organizer_email"],
+                "location": "integrations:daily",
+                "video_url": f"https://app.cal.com/video/{state['uid']}",
+                "recording_url": state["recording_url"],
+                "transcript_urls": state["transcripts"],
+                "target_id": target.pk if target else None,
+                "payment_status": state["payment"],
+                "payment_id": str(facts["payment_id"] or ""),
+                "payment_amount": facts["price"] or None,
+                "payment_currency": "USD" if facts["price"] else "",
+                "paid_at": state["paid_at"],
+                "cancellation_reason": facts["reason"] if state["status"] == "cancelled" else "",
+                "no_show_emails": no_show,
+                "last_event_at": state["last_event_at"],
+                "created_at": booked_at,
+                "updated_at": state["last_event_at"] or booked_at,
+            }
+        )
         for index, uid in enumerate(state["uids"]):
-            self.uids.add({"id": self.uids.allocate_id(), "uid": uid, "meeting_id": meeting_id,
-                           "created_at": booked_at + timedelta(hours=index)})
+            self.uids.add(
+                {
+                    "id": self.uids.allocate_id(),
+                    "uid": uid,
+                    "meeting_id": meeting_id,
+                    "created_at": booked_at + timedelta(hours=index),
+                }
+            )
 
     # events that belong to no meeting
 
@@ -330,9 +420,14 @@ class _Seeder:
         email = f"{first}.{last}{rng.randrange(10_000)}@example.org".lower()
         uid = self.uid() if trigger == "BOOKING_SEATS_CHANGED" else ""
         values = {
-            "created": iso(moment), "attendee_email": email, "organizer_id": organizer[0],
-            "organizer_name": organizer[1], "organizer_email": organizer[2], "uid": uid,
-            "booking_id": rng.randint(1000, 9999), "start": iso(moment + timedelta(days=20)),
+            "created": iso(moment),
+            "attendee_email": email,
+            "organizer_id": organizer[0],
+            "organizer_name": organizer[1],
+            "organizer_email": organizer[2],
+            "uid": uid,
+            "booking_id": rng.randint(1000, 9999),
+            "start": iso(moment + timedelta(days=20)),
             "end": iso(moment + timedelta(days=27)),
         }
         if trigger == "PING":
@@ -349,17 +444,30 @@ class _Seeder:
         else:
             status, reason = "processed", f"recorded: {trigger} is not about a booking"
         self.write_event(
-            trigger=trigger, body=body, received_at=moment + timedelta(milliseconds=rng.randint(30, 400)),
-            status=status, reason=reason, uid=uid, booking_id=None,
-            attendee_email=email if trigger == "FORM_SUBMITTED" else "", created_at=moment, meeting_id=None,
+            trigger=trigger,
+            body=body,
+            received_at=moment + timedelta(milliseconds=rng.randint(30, 400)),
+            status=status,
+            reason=reason,
+            uid=uid,
+            booking_id=None,
+            attendee_email=email if trigger == "FORM_SUBMITTED" else "",
+            created_at=moment,
+            meeting_id=None,
         )
 
     def rejected_event(self, moment: datetime) -> None:
         rng = self.rng
         kind = rng.choices(("invalid", "missing", "no_secret_provided"), weights=(6, 3, 1))[0]
         if kind == "missing":
-            body = rng.choice((b'{"hello":"world"}', b"", b"<?xml version=\"1.0\"?><probe/>",
-                               b'{"triggerEvent":"BOOKING_CREATED","payload":{}}'))
+            body = rng.choice(
+                (
+                    b'{"hello":"world"}',
+                    b"",
+                    b'<?xml version="1.0"?><probe/>',
+                    b'{"triggerEvent":"BOOKING_CREATED","payload":{}}',
+                )
+            )
             headers, ip = HEADERS_UNSIGNED, rng.choice(PROBE_IPS)
             reason = "missing X-Cal-Signature-256 header"
         else:
@@ -368,68 +476,131 @@ class _Seeder:
             headers, ip = HEADERS_SIGNED, rng.choice(CALCOM_IPS)
             reason = (
                 "X-Cal-Signature-256 does not match the body under any configured secret"
-                if kind == "invalid" else
-                "X-Cal-Signature-256 is 'no-secret-provided': the Cal.com webhook has no secret; "
+                if kind == "invalid"
+                else "X-Cal-Signature-256 is 'no-secret-provided': the Cal.com webhook has no secret; "
                 "set the same secret on both sides"
             )
-        self.events.add({
-            "id": self.events.allocate_id(), "received_at": moment, "raw_body": body,
-            "body_size": len(body), "headers": headers, "client_ip": ip,
-            "content_type": "application/json", "webhook_version": "2021-10-20",
-            "signature_result": kind, "status": "rejected", "status_reason": reason,
-        })
+        self.events.add(
+            {
+                "id": self.events.allocate_id(),
+                "received_at": moment,
+                "raw_body": body,
+                "body_size": len(body),
+                "headers": headers,
+                "client_ip": ip,
+                "content_type": "application/json",
+                "webhook_version": "2021-10-20",
+                "signature_result": kind,
+                "status": "rejected",
+                "status_reason": reason,
+            }
+        )
         self.count("rejected")
 
-    def write_event(self, *, trigger: str, body: bytes, received_at: datetime, status: str, reason: str,
-                    uid: str, booking_id: int | None, attendee_email: str, created_at: datetime | None,
-                    meeting_id: int | None, duplicate_of: int | None = None) -> int:
+    def write_event(
+        self,
+        *,
+        trigger: str,
+        body: bytes,
+        received_at: datetime,
+        status: str,
+        reason: str,
+        uid: str,
+        booking_id: int | None,
+        attendee_email: str,
+        created_at: datetime | None,
+        meeting_id: int | None,
+        duplicate_of: int | None = None,
+    ) -> int:
         rng = self.rng
         event_id = self.events.allocate_id()
         row = {
-            "id": event_id, "trigger_event": trigger, "booking_uid": uid, "booking_id": booking_id,
-            "attendee_email": attendee_email, "event_created_at": created_at, "received_at": received_at,
-            "raw_body": body, "body_size": len(body), "headers": HEADERS_SIGNED,
-            "client_ip": rng.choice(CALCOM_IPS), "content_type": "application/json",
-            "webhook_version": "2021-10-20", "signature_result": "valid",
-            "fingerprint": hashlib.sha256(body).hexdigest(), "duplicate_of_id": duplicate_of,
-            "status": status, "status_reason": reason, "meeting_id": meeting_id,
+            "id": event_id,
+            "trigger_event": trigger,
+            "booking_uid": uid,
+            "booking_id": booking_id,
+            "attendee_email": attendee_email,
+            "event_created_at": created_at,
+            "received_at": received_at,
+            "raw_body": body,
+            "body_size": len(body),
+            "headers": HEADERS_SIGNED,
+            "client_ip": rng.choice(CALCOM_IPS),
+            "content_type": "application/json",
+            "webhook_version": "2021-10-20",
+            "signature_result": "valid",
+            "fingerprint": hashlib.sha256(body).hexdigest(),
+            "duplicate_of_id": duplicate_of,
+            "status": status,
+            "status_reason": reason,
+            "meeting_id": meeting_id,
         }
         if status in ("processed", "ignored"):
             tries = 2 if rng.random() < 0.03 else 1
             row.update(attempts=tries, processed_at=received_at + timedelta(milliseconds=rng.randint(5, 80)))
-            self.write_attempts(event_id=event_id, received_at=received_at, tries=tries,
-                                final=status, final_error=reason)
+            self.write_attempts(
+                event_id=event_id, received_at=received_at, tries=tries, final=status, final_error=reason
+            )
         elif status in ("failed", "dead"):
             error, where, cause = rng.choice(FAILURES)
             tries = 5 if status == "dead" else rng.randint(1, 3)
-            row.update(attempts=tries, last_error=error, last_traceback=failure_traceback(error, where, cause))
+            row.update(
+                attempts=tries, last_error=error, last_traceback=failure_traceback(error, where, cause)
+            )
             if status == "failed":
-                row["next_attempt_at"] = received_at + timedelta(minutes=2 ** tries)
-            self.write_attempts(event_id=event_id, received_at=received_at, tries=tries,
-                                final="failed", final_error=error, failure=(error, where, cause))
+                row["next_attempt_at"] = received_at + timedelta(minutes=2**tries)
+            self.write_attempts(
+                event_id=event_id,
+                received_at=received_at,
+                tries=tries,
+                final="failed",
+                final_error=error,
+                failure=(error, where, cause),
+            )
         elif status == "processing":
             row["attempts"] = 1
-            self.attempts.add({"id": self.attempts.allocate_id(), "event_id": event_id, "number": 1,
-                               "started_at": received_at, "outcome": "running", "started_via": "delivery"})
+            self.attempts.add(
+                {
+                    "id": self.attempts.allocate_id(),
+                    "event_id": event_id,
+                    "number": 1,
+                    "started_at": received_at,
+                    "outcome": "running",
+                    "started_via": "delivery",
+                }
+            )
         self.events.add(row)
         self.count(status)
         return event_id
 
-    def write_attempts(self, *, event_id: int, received_at: datetime, tries: int, final: str,
-                       final_error: str, failure: tuple[str, str, str] | None = None) -> None:
+    def write_attempts(
+        self,
+        *,
+        event_id: int,
+        received_at: datetime,
+        tries: int,
+        final: str,
+        final_error: str,
+        failure: tuple[str, str, str] | None = None,
+    ) -> None:
         for number in range(1, tries + 1):
-            started = received_at + timedelta(minutes=(2 ** number - 2))
+            started = received_at + timedelta(minutes=(2**number - 2))
             last = number == tries
             error, where, cause = failure or self.rng.choice(FAILURES)
             outcome = final if last else "failed"
-            self.attempts.add({
-                "id": self.attempts.allocate_id(), "event_id": event_id, "number": number,
-                "started_at": started, "finished_at": started + timedelta(milliseconds=40),
-                "outcome": outcome,
-                "error": (final_error if last else error) if outcome != "processed" else "",
-                "traceback": failure_traceback(error, where, cause) if outcome == "failed" else "",
-                "started_via": "delivery" if number == 1 else "retry",
-            })
+            self.attempts.add(
+                {
+                    "id": self.attempts.allocate_id(),
+                    "event_id": event_id,
+                    "number": number,
+                    "started_at": started,
+                    "finished_at": started + timedelta(milliseconds=40),
+                    "outcome": outcome,
+                    "error": (final_error if last else error) if outcome != "processed" else "",
+                    "traceback": failure_traceback(error, where, cause) if outcome == "failed" else "",
+                    "started_via": "delivery" if number == 1 else "retry",
+                }
+            )
 
     def count(self, status: str) -> None:
         self.summary.events += 1
@@ -456,6 +627,12 @@ def seed_demo_data(
     # Times are laid out from the top of the hour, so a seed gives the same data all hour long
     # (and the same data shifted by whole hours later: meetings start on the quarter hour).
     now = (now or timezone.now()).replace(minute=0, second=0, microsecond=0)
-    seeder = _Seeder(events=events, seed=seed, now=now, batch_size=batch_size,
-                     progress=progress, background_writes=background_writes)
+    seeder = _Seeder(
+        events=events,
+        seed=seed,
+        now=now,
+        batch_size=batch_size,
+        progress=progress,
+        background_writes=background_writes,
+    )
     return seeder.run()

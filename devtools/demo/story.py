@@ -16,15 +16,21 @@ from calcom.bodies import recording_link, transcript_link
 AT_START, AT_END = -1, -2
 
 _NEW_STATUS = {
-    "BOOKING_CREATED": "scheduled", "BOOKING_REQUESTED": "scheduled",
-    "BOOKING_RESCHEDULED": "scheduled", "BOOKING_CANCELLED": "cancelled",
-    "BOOKING_REJECTED": "cancelled", "BOOKING_PAID": "scheduled",
-    "BOOKING_PAYMENT_INITIATED": "scheduled", "MEETING_ENDED": "completed",
+    "BOOKING_CREATED": "scheduled",
+    "BOOKING_REQUESTED": "scheduled",
+    "BOOKING_RESCHEDULED": "scheduled",
+    "BOOKING_CANCELLED": "cancelled",
+    "BOOKING_REJECTED": "cancelled",
+    "BOOKING_PAID": "scheduled",
+    "BOOKING_PAYMENT_INITIATED": "scheduled",
+    "MEETING_ENDED": "completed",
     "BOOKING_NO_SHOW_UPDATED": "no_show",
 }
 _CAL_STATUS = {
-    "BOOKING_CREATED": "ACCEPTED", "BOOKING_REQUESTED": "PENDING",
-    "BOOKING_RESCHEDULED": "ACCEPTED", "BOOKING_CANCELLED": "CANCELLED",
+    "BOOKING_CREATED": "ACCEPTED",
+    "BOOKING_REQUESTED": "PENDING",
+    "BOOKING_RESCHEDULED": "ACCEPTED",
+    "BOOKING_CANCELLED": "CANCELLED",
     "BOOKING_REJECTED": "REJECTED",
 }
 
@@ -33,13 +39,13 @@ def booking_story(*, rng: random.Random, price: int) -> list[tuple[str, float]]:
     """The triggers of one booking, each with a typical delay (hours) after the previous."""
     steps: list[tuple[str, float]] = [("BOOKING_REQUESTED" if rng.random() < 0.1 else "BOOKING_CREATED", 0)]
     if steps[0][0] == "BOOKING_REQUESTED" and rng.random() < 0.3:
-        return steps + [("BOOKING_REJECTED", rng.uniform(1, 20))]
+        return [*steps, ("BOOKING_REJECTED", rng.uniform(1, 20))]
     if price:
         steps += [("BOOKING_PAYMENT_INITIATED", 0.01), ("BOOKING_PAID", rng.uniform(0.02, 2))]
     for _ in range(rng.choices((0, 1, 2), weights=(80, 15, 5))[0]):
         steps.append(("BOOKING_RESCHEDULED", rng.uniform(2, 72)))
     if rng.random() < 0.15:
-        return steps + [("BOOKING_CANCELLED", rng.uniform(1, 48))]
+        return [*steps, ("BOOKING_CANCELLED", rng.uniform(1, 48))]
     steps.append(("MEETING_STARTED", AT_START))
     if rng.random() < 0.08:
         steps += [("AFTER_GUESTS_CAL_VIDEO_NO_SHOW", 0.1), ("BOOKING_NO_SHOW_UPDATED", rng.uniform(0.5, 3))]

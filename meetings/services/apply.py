@@ -162,17 +162,13 @@ def _lock_meeting(
             locked = meetings_for_update(meeting_ids=found.meeting_ids, emails=emails)
         # An alias may have moved (or a meeting been merged away) between the lookup and the
         # lock; look again under the lock.
-        owners = _uid_owners_if_locked(
-            uids=uids, booking_ids=booking_ids, locked_ids=[m.id for m in locked]
-        )
+        owners = _uid_owners_if_locked(uids=uids, booking_ids=booking_ids, locked_ids=[m.id for m in locked])
         if owners is None:
             continue
         meeting = locked[0] if len(locked) == 1 else _merge_meetings(meetings=locked)
         if not _link_uids(meeting=meeting, uids=uids, uid_owners=owners):
             continue  # a uid of this event was just given to another meeting: merge them
-        return _Locked(
-            meeting=meeting, created=False, attendee_target_id=meeting.attendee_target_id
-        )
+        return _Locked(meeting=meeting, created=False, attendee_target_id=meeting.attendee_target_id)
     raise RuntimeError(f"could not lock or create the meeting for booking {uids or booking_ids}")
 
 
@@ -278,16 +274,12 @@ _EVENT_COLUMNS = tuple(
 def _column_values(*, meeting: Meeting) -> dict[str, object]:
     values = {field.attname: getattr(meeting, field.attname) for field in _EVENT_COLUMNS}
     # JSON lists are copied: a list changed in place would otherwise compare equal to itself.
-    return {
-        name: list(value) if isinstance(value, list) else value for name, value in values.items()
-    }
+    return {name: list(value) if isinstance(value, list) else value for name, value in values.items()}
 
 
 def _changed_columns(*, meeting: Meeting, before: dict[str, object]) -> list[str]:
     changed = [
-        field.name
-        for field in _EVENT_COLUMNS
-        if getattr(meeting, field.attname) != before[field.attname]
+        field.name for field in _EVENT_COLUMNS if getattr(meeting, field.attname) != before[field.attname]
     ]
     return [*changed, "updated_at"]
 
@@ -333,14 +325,15 @@ def _apply_plan(
         meeting.recording_url = event.recording_url
     if event.transcript_urls:
         meeting.transcript_urls = list(event.transcript_urls)
-    if plan.advance_clock and event.occurred_at is not None:
-        if meeting.last_event_at is None or event.occurred_at > meeting.last_event_at:
-            meeting.last_event_at = event.occurred_at
+    if (
+        plan.advance_clock
+        and event.occurred_at is not None
+        and (meeting.last_event_at is None or event.occurred_at > meeting.last_event_at)
+    ):
+        meeting.last_event_at = event.occurred_at
 
 
-def _copy_booking_details(
-    *, meeting: Meeting, event: CalComEvent, attendee_target_id: int | None
-) -> None:
+def _copy_booking_details(*, meeting: Meeting, event: CalComEvent, attendee_target_id: int | None) -> None:
     """Refresh what the payload says about the booking; absent fields keep what we have.
 
     `attendee_target_id` is `target_for_emails` of the event's attendees, fetched with the
@@ -377,5 +370,3 @@ def _change_reason(*, event: CalComEvent) -> str:
     if event.reschedule_uid:
         reason += f" (from {event.reschedule_uid})"
     return reason[:500]
-
-

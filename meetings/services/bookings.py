@@ -74,9 +74,7 @@ def link_booking(*, booking_uid: str, target: Target | None = None) -> StoredBoo
     return store_calcom_booking(booking=booking, target=target, reason="linked through the API")
 
 
-def store_calcom_booking(
-    *, booking: CalComBooking, target: Target | None, reason: str
-) -> StoredBooking:
+def store_calcom_booking(*, booking: CalComBooking, target: Target | None, reason: str) -> StoredBooking:
     """Store a booking Cal.com's API told us about, racing safely with its webhooks.
 
     The meeting is created the way webhook processing creates one (`cal_event_id` = uid plus a
@@ -90,9 +88,7 @@ def store_calcom_booking(
         if meeting is None:
             try:
                 with transaction.atomic():
-                    meeting = _create_meeting_from_booking(
-                        booking=booking, target=target, reason=reason
-                    )
+                    meeting = _create_meeting_from_booking(booking=booking, target=target, reason=reason)
                 return StoredBooking(meeting=meeting, created=True)
             except IntegrityError:
                 # A webhook for this booking committed its meeting first.
@@ -116,9 +112,7 @@ def _lock_meeting_of_uid(*, uid: str) -> Meeting | None:
     raise RuntimeError(f"could not lock the meeting of booking {uid}")
 
 
-def _create_meeting_from_booking(
-    *, booking: CalComBooking, target: Target | None, reason: str
-) -> Meeting:
+def _create_meeting_from_booking(*, booking: CalComBooking, target: Target | None, reason: str) -> Meeting:
     status, cal_status = _API_BOOKING_STATUSES.get(
         booking.status, (MeetingStatus.SCHEDULED, booking.status.upper())
     )
@@ -128,9 +122,7 @@ def _create_meeting_from_booking(
         meeting.cancellation_reason = booking.cancellation_reason
     meeting.save()
     BookingUid.objects.create(uid=booking.uid, meeting=meeting)
-    MeetingStatusChange.objects.create(
-        meeting=meeting, from_status="", to_status=status, reason=reason[:500]
-    )
+    MeetingStatusChange.objects.create(meeting=meeting, from_status="", to_status=status, reason=reason[:500])
     return meeting
 
 
@@ -168,5 +160,3 @@ def _fill_in_booking(
             meeting.target = target_for_emails(emails=[a.email for a in booking.attendees])
     if save:
         meeting.save()
-
-

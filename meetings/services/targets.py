@@ -28,4 +28,3 @@ def link_target(*, meeting: Meeting, target: Target | None) -> Meeting:
     meeting.target = target
     meeting.save(update_fields=["target", "updated_at"])
     return meeting
-

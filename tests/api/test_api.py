@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 from meetings.models import Meeting, Target
 from tests.support.bodies import at, booking_body
 from tests.support.users import grant
-from webhooks.models import ProcessingAttempt, SignatureResult, WebhookEvent
 from webhooks.ingest import record_delivery
+from webhooks.models import ProcessingAttempt, SignatureResult, WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -67,8 +67,14 @@ def test_create_api_token_refuses_non_staff_inactive_and_unknown_users():
 
 @pytest.mark.parametrize(
     "url",
-    ["/api/meetings/", "/api/meetings/1/", "/api/targets/", "/api/webhook-events/",
-     "/api/webhook-events/1/", "/api/schema/"],
+    [
+        "/api/meetings/",
+        "/api/meetings/1/",
+        "/api/targets/",
+        "/api/webhook-events/",
+        "/api/webhook-events/1/",
+        "/api/schema/",
+    ],
 )
 def test_anonymous_gets_401_and_non_staff_gets_403(url):
     from rest_framework.authtoken.models import Token
@@ -97,9 +103,7 @@ def test_admin_session_works_and_needs_csrf_for_writes(staff_user):
 
 
 def test_requests_are_throttled_per_user_at_api_throttle_rate(settings, staff_client):
-    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == [
-        "api.throttling.ApiUserRateThrottle"
-    ]
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["api.throttling.ApiUserRateThrottle"]
     assert settings.API_THROTTLE_RATE == "600/min"  # the default
     settings.API_THROTTLE_RATE = "3/min"
 
@@ -107,9 +111,7 @@ def test_requests_are_throttled_per_user_at_api_throttle_rate(settings, staff_cl
 
     assert codes == [200, 200, 200, 429]
     other = APIClient()
-    other.force_authenticate(
-        user=grant(User.objects.create_user("other", is_staff=True), "view_meeting")
-    )
+    other.force_authenticate(user=grant(User.objects.create_user("other", is_staff=True), "view_meeting"))
     assert other.get("/api/meetings/").status_code == 200  # counted per user
 
 
@@ -129,8 +131,7 @@ def every_endpoint(events):
         ("post", "/api/targets/", {"email": "new@prospect.example"}, {"add_target"}),
         ("get", "/api/webhook-events/", None, {"view_webhookevent"}),
         ("get", f"/api/webhook-events/{event.pk}/", None, {"view_webhookevent"}),
-        ("post", f"/api/webhook-events/{event.pk}/reprocess", {"force": True},
-         {"reprocess_webhookevent"}),
+        ("post", f"/api/webhook-events/{event.pk}/reprocess", {"force": True}, {"reprocess_webhookevent"}),
     ]
 
 
@@ -156,8 +157,9 @@ def test_staff_without_permissions_gets_403_everywhere_and_changes_nothing(every
 
 
 def test_view_permissions_allow_reads_only(every_endpoint):
-    viewer = grant(User.objects.create_user("viewer", is_staff=True),
-                   "view_meeting", "view_target", "view_webhookevent")
+    viewer = grant(
+        User.objects.create_user("viewer", is_staff=True), "view_meeting", "view_target", "view_webhookevent"
+    )
     client = client_for(viewer)
 
     for method, url, body, _needs in every_endpoint:
@@ -192,12 +194,16 @@ def meetings(deliver_now):
     a target."""
     target = Target.objects.create(name="Jane", email="jane@prospect.example")
     deliver_now(booking_body("BOOKING_CREATED", uid="R1", created=at(0), start=at(100)))
-    deliver_now(booking_body("BOOKING_RESCHEDULED", uid="R2", created=at(1), start=at(300),
-                         reschedule_uid="R1"))
+    deliver_now(
+        booking_body("BOOKING_RESCHEDULED", uid="R2", created=at(1), start=at(300), reschedule_uid="R1")
+    )
     deliver_now(booking_body("BOOKING_CREATED", uid="C1", created=at(2), start=at(200)))
     deliver_now(booking_body("BOOKING_CANCELLED", uid="C1", created=at(3)))
-    deliver_now(booking_body("BOOKING_CREATED", uid="T1", created=at(4), start=at(400),
-                         attendee_email="jane@prospect.example"))
+    deliver_now(
+        booking_body(
+            "BOOKING_CREATED", uid="T1", created=at(4), start=at(400), attendee_email="jane@prospect.example"
+        )
+    )
     by_uid = {m.cal_event_id: m for m in Meeting.objects.all()}
     assert set(by_uid) == {"R2", "C1", "T1"} and by_uid["T1"].target == target
     return by_uid
@@ -237,9 +243,11 @@ def test_meeting_filters(staff_client, meetings):
     assert filtered(cal_event_id="unknown") == set()
     assert filtered(target=meetings["T1"].target_id) == {meetings["T1"].pk}
     assert filtered(start_after=at(200).isoformat()) == {
-        meetings["C1"].pk, meetings["R2"].pk, meetings["T1"].pk}
-    assert filtered(start_after=at(201).isoformat(), start_before=at(400).isoformat()) == {
-        meetings["R2"].pk}
+        meetings["C1"].pk,
+        meetings["R2"].pk,
+        meetings["T1"].pk,
+    }
+    assert filtered(start_after=at(201).isoformat(), start_before=at(400).isoformat()) == {meetings["R2"].pk}
     assert filtered(start_before="2025-06-02T12:21:00Z") == {meetings["C1"].pk}
 
 
@@ -268,7 +276,9 @@ def test_meeting_detail_has_uids_timeline_and_status_changes_without_bodies(staf
 
     cancelled = staff_client.get(f"/api/meetings/{meetings['C1'].pk}/").json()
     assert [(c["from_status"], c["to_status"]) for c in cancelled["status_changes"]] == [
-        ("", "scheduled"), ("scheduled", "cancelled")]
+        ("", "scheduled"),
+        ("scheduled", "cancelled"),
+    ]
 
     assert staff_client.get("/api/meetings/999999/").status_code == 404
 
@@ -280,21 +290,18 @@ def test_meeting_detail_has_uids_timeline_and_status_changes_without_bodies(staf
 def events(deliver_now):
     """A processed chain (A→B), a duplicate, a rejected delivery and an unknown trigger."""
     deliver_now(booking_body("BOOKING_CREATED", uid="EA", created=at(0), start=at(100)))
-    deliver_now(booking_body("BOOKING_RESCHEDULED", uid="EB", created=at(1), start=at(200),
-                         reschedule_uid="EA"))
+    deliver_now(
+        booking_body("BOOKING_RESCHEDULED", uid="EB", created=at(1), start=at(200), reschedule_uid="EA")
+    )
     deliver_now(booking_body("BOOKING_CREATED", uid="EA", created=at(0), start=at(100)))  # again
     deliver_now({"triggerEvent": "BOOKING_CREATED", "payload": {}}, signature="0" * 64)  # forged
-    deliver_now({"triggerEvent": "SOMETHING_NEW", "createdAt": "2025-06-02T09:00:00Z",
-                 "payload": {}})
+    deliver_now({"triggerEvent": "SOMETHING_NEW", "createdAt": "2025-06-02T09:00:00Z", "payload": {}})
     rows = list(WebhookEvent.objects.order_by("id"))
-    assert [row.status for row in rows] == [
-        "processed", "processed", "duplicate", "rejected", "ignored"]
+    assert [row.status for row in rows] == ["processed", "processed", "duplicate", "rejected", "ignored"]
     return rows
 
 
-def test_webhook_event_list_pages_by_cursor_newest_first_without_bodies_or_counts(
-    staff_client, events
-):
+def test_webhook_event_list_pages_by_cursor_newest_first_without_bodies_or_counts(staff_client, events):
     with CaptureQueriesContext(connection) as queries:
         first = staff_client.get("/api/webhook-events/", {"page_size": 2})
     assert first.status_code == 200
@@ -343,7 +350,8 @@ def test_webhook_event_detail_has_decoded_body_masked_headers_and_attempts(staff
     assert body["body_text"] is None
     assert body["headers"]["X-Cal-Signature-256"] == "***"
     assert [(a["number"], a["outcome"], a["started_via"]) for a in body["processing_attempts"]] == [
-        (1, "processed", "delivery")]
+        (1, "processed", "delivery")
+    ]
     assert [c["to_status"] for c in body["status_changes"]] == ["scheduled"]
     assert body["meeting"] == Meeting.objects.get(cal_event_id="EB").pk
 
@@ -370,12 +378,13 @@ def test_webhook_event_detail_shows_a_non_json_body_as_text(staff_client, delive
     ],
     ids=["nan-and-1e400", "1e400", "10k-arrays", "10k-objects", "200-deep"],
 )
-def test_webhook_event_detail_of_a_stored_junk_body_is_strict_json_with_the_raw_text(
-    staff_client, raw
-):
+def test_webhook_event_detail_of_a_stored_junk_body_is_strict_json_with_the_raw_text(staff_client, raw):
     event = record_delivery(
-        raw_body=raw, headers={"Content-Type": "application/json"}, client_ip="3.121.45.10",
-        content_type="application/json", signature_result=SignatureResult.VALID,
+        raw_body=raw,
+        headers={"Content-Type": "application/json"},
+        client_ip="3.121.45.10",
+        content_type="application/json",
+        signature_result=SignatureResult.VALID,
     ).event
 
     response = staff_client.get(f"/api/webhook-events/{event.pk}/")
@@ -398,27 +407,45 @@ API_LISTS = ["/api/meetings/", "/api/targets/", "/api/webhook-events/"]
 # Filters of each list, and crafted values for them: each answers 400 or an empty page.
 LIST_FILTERS = {
     "/api/meetings/": {"cal_event_id", "status", "target", "start_after", "start_before"},
-    "/api/webhook-events/": {"status", "trigger", "booking_uid", "received_after",
-                             "received_before"},
+    "/api/webhook-events/": {"status", "trigger", "booking_uid", "received_after", "received_before"},
     "/api/targets/": set(),
 }
 CRAFTED_FILTERS = [
-    {"received_after": EARLY}, {"received_before": LATE}, {"received_after": LATE},
-    {"received_before": EARLY}, {"start_after": EARLY}, {"start_before": LATE},
-    {"start_after": LATE}, {"start_before": EARLY},
-    {"cal_event_id": "\x00"}, {"cal_event_id": "²"}, {"booking_uid": "\x00"},
-    {"booking_uid": "²"}, {"trigger": "\x00"}, {"trigger": "²"}, {"status": "\x00"},
-    {"status": "²"}, {"target": "²"}, {"target": "\x00"}, {"target": "99999999999999999999"},
+    {"received_after": EARLY},
+    {"received_before": LATE},
+    {"received_after": LATE},
+    {"received_before": EARLY},
+    {"start_after": EARLY},
+    {"start_before": LATE},
+    {"start_after": LATE},
+    {"start_before": EARLY},
+    {"cal_event_id": "\x00"},
+    {"cal_event_id": "²"},
+    {"booking_uid": "\x00"},
+    {"booking_uid": "²"},
+    {"trigger": "\x00"},
+    {"trigger": "²"},
+    {"status": "\x00"},
+    {"status": "²"},
+    {"target": "²"},
+    {"target": "\x00"},
+    {"target": "99999999999999999999"},
     {"\x00": "1"},
 ]
 # Paging junk and odd but real moments: any answer but a 500.
 CRAFTED_OTHER = [
-    {"page": "²"}, {"page": "\x00"}, {"page": "99999999999999999999"}, {"page_size": "²"},
-    {"page_size": "\x00"}, {"cursor": "²"}, {"cursor": "\x00"},
+    {"page": "²"},
+    {"page": "\x00"},
+    {"page": "99999999999999999999"},
+    {"page_size": "²"},
+    {"page_size": "\x00"},
+    {"cursor": "²"},
+    {"cursor": "\x00"},
     {"cursor": "cD0yMDI1"},  # p=2025: a position that is no datetime
     {"cursor": "cD0wMDAxLTAxLTAxVDAwJTNBMDAlM0EwMCUyQjIzJTNBNTk="},  # p=EARLY
     {"cursor": "cD05OTk5LTEyLTMxVDIzJTNBNTklM0E1OS0yMyUzQTU5JnI9MQ=="},  # p=LATE, reversed
-    {"received_after": "2025-06-02T09:00:00+20:00"}, {"start_before": "2025-06-02T09:00:00-20:00"},
+    {"received_after": "2025-06-02T09:00:00+20:00"},
+    {"start_before": "2025-06-02T09:00:00-20:00"},
 ]
 
 
@@ -444,8 +471,7 @@ DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
 
 def test_deeply_nested_json_bodies_answer_400(staff_user, events):
     client = client_for(User.objects.create_superuser("boss", "boss@vani.example"))
-    for url in ("/api/targets/", "/api/meetings/schedule",
-                f"/api/webhook-events/{events[0].pk}/reprocess"):
+    for url in ("/api/targets/", "/api/meetings/schedule", f"/api/webhook-events/{events[0].pk}/reprocess"):
         response = client.generic("POST", url, DEEP_JSON, content_type="application/json")
         assert response.status_code == 400, url
         assert "JSON" in response.json()["detail"], url
@@ -504,9 +530,7 @@ def test_reprocess_of_a_missing_event_or_with_bad_input_is_refused(events):
     client = APIClient()
     client.force_authenticate(user=User.objects.create_superuser("boss", "boss@vani.example"))
     assert client.post("/api/webhook-events/999999/reprocess", {}, format="json").status_code == 404
-    bad = client.post(
-        f"/api/webhook-events/{events[0].pk}/reprocess", {"force": "often"}, format="json"
-    )
+    bad = client.post(f"/api/webhook-events/{events[0].pk}/reprocess", {"force": "often"}, format="json")
     assert bad.status_code == 400 and set(bad.json()) == {"force"}
 
 
@@ -516,8 +540,7 @@ def test_reprocess_of_a_missing_event_or_with_bad_input_is_refused(events):
 def test_targets_are_created_and_listed(staff_user, staff_client):
     created = staff_client.post(
         "/api/targets/",
-        {"name": "Jane", "email": "Jane@Prospect.example", "company": "Acme",
-         "owner": staff_user.pk},
+        {"name": "Jane", "email": "Jane@Prospect.example", "company": "Acme", "owner": staff_user.pk},
         format="json",
     )
     assert created.status_code == 201, created.content
@@ -528,7 +551,9 @@ def test_targets_are_created_and_listed(staff_user, staff_client):
     listed = staff_client.get("/api/targets/")
     assert listed.status_code == 200 and listed.json()["count"] == 2
     assert {row["email"] for row in listed.json()["results"]} == {
-        "Jane@Prospect.example", "solo@prospect.example"}
+        "Jane@Prospect.example",
+        "solo@prospect.example",
+    }
 
 
 def test_target_email_clash_in_any_letter_case_answers_400(staff_client):
@@ -546,7 +571,8 @@ def test_invalid_target_input_answers_400_naming_the_fields(staff_client):
     assert response.status_code == 400
     assert set(response.json()) == {"email", "owner"}
     assert staff_client.post("/api/targets/", {}, format="json").json() == {
-        "email": ["This field is required."]}
+        "email": ["This field is required."]
+    }
 
 
 def test_the_webhook_endpoint_under_api_stays_open_to_signed_deliveries(deliver_now):

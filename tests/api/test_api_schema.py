@@ -20,8 +20,8 @@ from rest_framework.test import APIClient
 
 from api import urls as urls_api
 from meetings.models import Meeting, Target
-from tests.support.fake_calcom import EVENT_TYPE_ID
 from tests.support.bodies import at, booking_body
+from tests.support.fake_calcom import EVENT_TYPE_ID
 from tests.support.users import grant
 from webhooks.models import WebhookEvent
 
@@ -109,10 +109,18 @@ def stored(deliver, django_capture_on_commit_callbacks):
     delivery and a body that is not JSON."""
     Target.objects.create(name="Jane", email="jane@prospect.example", company="Acme")
     with django_capture_on_commit_callbacks(execute=True):
-        deliver(booking_body("BOOKING_CREATED", uid="S1", created=at(0), start=at(100),
-                             attendee_email="jane@prospect.example"))
-        deliver(booking_body("BOOKING_RESCHEDULED", uid="S2", created=at(1), start=at(200),
-                             reschedule_uid="S1"))
+        deliver(
+            booking_body(
+                "BOOKING_CREATED",
+                uid="S1",
+                created=at(0),
+                start=at(100),
+                attendee_email="jane@prospect.example",
+            )
+        )
+        deliver(
+            booking_body("BOOKING_RESCHEDULED", uid="S2", created=at(1), start=at(200), reschedule_uid="S1")
+        )
         deliver(booking_body("BOOKING_PAID", uid="S2", created=at(2)))
         deliver(booking_body("BOOKING_PAID", uid="S2", created=at(2)))
         deliver({"triggerEvent": "BOOKING_CREATED"}, signature="f" * 64)
@@ -127,18 +135,26 @@ def test_meeting_and_target_answers_match_the_schema(check, admin_client, stored
     meeting = stored["meeting"]
     listed = check(admin_client.get("/api/meetings/", {"page_size": 1}))
     assert listed.json()["results"][0]["target"]["email"] == "jane@prospect.example"
-    check(admin_client.get("/api/meetings/", {
-        "status": "scheduled", "cal_event_id": "S1", "target": meeting.target_id,
-        "start_after": at(0).isoformat(), "start_before": at(999).isoformat(), "page": 1,
-    }))
+    check(
+        admin_client.get(
+            "/api/meetings/",
+            {
+                "status": "scheduled",
+                "cal_event_id": "S1",
+                "target": meeting.target_id,
+                "start_after": at(0).isoformat(),
+                "start_before": at(999).isoformat(),
+                "page": 1,
+            },
+        )
+    )
     check(admin_client.get("/api/meetings/", {"status": "nope"}), request_is_valid=False)
     detail = check(admin_client.get(f"/api/meetings/{meeting.pk}/"))
     assert detail.json()["events"] and detail.json()["status_changes"]
     check(admin_client.get("/api/meetings/999999/"))
 
     check(admin_client.get("/api/targets/"))
-    created = check(admin_client.post("/api/targets/", {"email": "new@prospect.example"},
-                                      format="json"))
+    created = check(admin_client.post("/api/targets/", {"email": "new@prospect.example"}, format="json"))
     assert created.status_code == 201
     check(admin_client.post("/api/targets/", {"email": "NEW@prospect.example"}, format="json"))
 
@@ -157,14 +173,15 @@ def test_schedule_answers_match_the_schema(check, admin_client, calcom_server, c
     elsewhere = calcom_server.add_booking(
         start=start + timedelta(hours=3), attendee_email="walk-in@example.org"
     )
-    linked = check(admin_client.post(
-        "/api/meetings/schedule", {"booking_uid": elsewhere["uid"]}, format="json"))
+    linked = check(
+        admin_client.post("/api/meetings/schedule", {"booking_uid": elsewhere["uid"]}, format="json")
+    )
     assert linked.status_code == 201 and linked.json()["target"] is None
-    known = check(admin_client.post("/api/meetings/schedule", {"booking_uid": "S1"},
-                                    format="json"))
+    known = check(admin_client.post("/api/meetings/schedule", {"booking_uid": "S1"}, format="json"))
     assert known.status_code == 200
-    invalid = check(admin_client.post("/api/meetings/schedule", {"start": "soon"}, format="json"),
-                    request_is_valid=False)
+    invalid = check(
+        admin_client.post("/api/meetings/schedule", {"start": "soon"}, format="json"), request_is_valid=False
+    )
     assert invalid.status_code == 400
 
 
@@ -172,24 +189,33 @@ def test_webhook_event_answers_match_the_schema(check, admin_client, stored):
     events = stored["events"]
     first_page = check(admin_client.get("/api/webhook-events/", {"page_size": 2}))
     check(admin_client.get(first_page.json()["next"]))
-    check(admin_client.get("/api/webhook-events/", {
-        "status": "processed", "trigger": "BOOKING_PAID", "booking_uid": "S1",
-        "received_after": at(0).isoformat(),
-        "received_before": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
-    }))
-    check(admin_client.get("/api/webhook-events/", {"received_after": "x"}),
-          request_is_valid=False)
+    check(
+        admin_client.get(
+            "/api/webhook-events/",
+            {
+                "status": "processed",
+                "trigger": "BOOKING_PAID",
+                "booking_uid": "S1",
+                "received_after": at(0).isoformat(),
+                "received_before": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
+            },
+        )
+    )
+    check(admin_client.get("/api/webhook-events/", {"received_after": "x"}), request_is_valid=False)
     for event in events:
         check(admin_client.get(f"/api/webhook-events/{event.pk}/"))
     check(admin_client.get("/api/webhook-events/999999/"))
 
     by_status = {event.status: event for event in events}
-    reprocessed = check(admin_client.post(
-        f"/api/webhook-events/{by_status['processed'].pk}/reprocess", {"force": True},
-        format="json"))
+    reprocessed = check(
+        admin_client.post(
+            f"/api/webhook-events/{by_status['processed'].pk}/reprocess", {"force": True}, format="json"
+        )
+    )
     assert reprocessed.json()["ran"] is True
-    conflict = check(admin_client.post(
-        f"/api/webhook-events/{by_status['rejected'].pk}/reprocess", {}, format="json"))
+    conflict = check(
+        admin_client.post(f"/api/webhook-events/{by_status['rejected'].pk}/reprocess", {}, format="json")
+    )
     assert conflict.status_code == 409
     check(admin_client.post("/api/webhook-events/999999/reprocess", {}, format="json"))
 
@@ -204,12 +230,11 @@ def test_refusals_match_the_schema(check, settings, stored):
     forbidden = check(staff.post(f"/api/webhook-events/{event.pk}/reprocess", {}, format="json"))
     assert forbidden.status_code == 403
     staff_with_permission = User.objects.create_user("staff2", is_staff=True)
-    staff_with_permission.user_permissions.add(
-        Permission.objects.get(codename="reprocess_webhookevent")
-    )
+    staff_with_permission.user_permissions.add(Permission.objects.get(codename="reprocess_webhookevent"))
     allowed = token_client(staff_with_permission)
-    assert check(allowed.post(f"/api/webhook-events/{event.pk}/reprocess", {},
-                              format="json")).status_code == 200
+    assert (
+        check(allowed.post(f"/api/webhook-events/{event.pk}/reprocess", {}, format="json")).status_code == 200
+    )
 
     settings.API_THROTTLE_RATE = "1/min"
     check(staff.get("/api/targets/"))

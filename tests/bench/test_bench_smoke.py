@@ -11,12 +11,11 @@ import pytest
 
 from bench import admin_pages, bodies, infra, ingest, loadgen, processing, report
 from bench.urls import BASELINE_INGEST_PATH, STOCK_ADMIN_PREFIX
-from meetings.models import Meeting
-from webhooks.models import SignatureResult, WebhookEvent, WebhookEventStatus
 from calcom.signatures import verify_signature
-
+from meetings.models import Meeting
 from tests.support.db import is_postgres
 from tests.support.delivery import WEBHOOK_URL
+from webhooks.models import SignatureResult, WebhookEvent, WebhookEventStatus
 
 
 @pytest.fixture
@@ -39,9 +38,7 @@ def test_generated_bodies_are_distinct_signed_calcom_bodies():
         )
 
 
-def test_load_generator_drives_the_real_endpoint_and_the_baseline(
-    live_server, bench_urls, webhook_secret
-):
+def test_load_generator_drives_the_real_endpoint_and_the_baseline(live_server, bench_urls, webhook_secret):
     address = urlsplit(live_server.url)
     # pytest-django's live server shares one in-memory SQLite connection between its threads,
     # so concurrent requests are only meaningful on PostgreSQL.
@@ -50,8 +47,15 @@ def test_load_generator_drives_the_real_endpoint_and_the_baseline(
     for name, path in (("target", WEBHOOK_URL), ("baseline", BASELINE_INGEST_PATH)):
         outcomes[name] = asyncio.run(
             loadgen.run_load(
-                host=address.hostname, port=address.port, path=path, secret=webhook_secret,
-                prefix=f"smoke{name}", concurrency=concurrency, duration=0.8, warmup=0.2, bodies=5000,
+                host=address.hostname,
+                port=address.port,
+                path=path,
+                secret=webhook_secret,
+                prefix=f"smoke{name}",
+                concurrency=concurrency,
+                duration=0.8,
+                warmup=0.2,
+                bodies=5000,
             )
         )
     for result in outcomes.values():
@@ -120,29 +124,51 @@ def test_admin_pages_console_and_stock_baseline(bench_urls):
 
 def test_report_renders_every_part():
     load = {
-        "body_bytes": 3800.0, "requests_per_s": 100.0, "latency_ms": {"p50": 5.0, "p95": 9.0, "p99": 12.0, "max": 20.0},
-        "errors": 0, "ran_out_of_bodies": False,
+        "body_bytes": 3800.0,
+        "requests_per_s": 100.0,
+        "latency_ms": {"p50": 5.0, "p95": 9.0, "p99": 12.0, "max": 20.0},
+        "errors": 0,
+        "ran_out_of_bodies": False,
     }
     ingest_results = ingest.summarise(
         rounds=[
             {"kind": "baseline", "load": {**load, "requests_per_s": 125.0}},
-            {"kind": "target", "load": load,
-             "verification": {"events": 10, "statuses": {"received": 10}, "queued_tasks": 2, "uncovered_events": 0, "ok": True}},
+            {
+                "kind": "target",
+                "load": load,
+                "verification": {
+                    "events": 10,
+                    "statuses": {"received": 10},
+                    "queued_tasks": 2,
+                    "uncovered_events": 0,
+                    "ok": True,
+                },
+            },
         ],
         config=ingest.IngestConfig(),
         web_peak_rss_kib={"1": 60_000},
     )
     assert ingest_results["throughput_ratio"] == pytest.approx(0.8)
     results = {
-        "date": "2030-01-01 00:00 UTC", "seconds": 60.0,
+        "date": "2030-01-01 00:00 UTC",
+        "seconds": 60.0,
         "noise_start": {"load_average": (0.1, 0.1, 0.1), "fdatasync_us": 150.0, "pressure_avg60": {}},
         "noise_end": report.noise_gauges(),
         "git": {"commit": "0123456789abcdef", "uncommitted_files": 0},
         "machine": {
-            "nproc": "2", "cpu_model": "CPU", "hypervisor": "", "memory": "Mem: 1", "kernel": "6",
+            "nproc": "2",
+            "cpu_model": "CPU",
+            "hypervisor": "",
+            "memory": "Mem: 1",
+            "kernel": "6",
             "python": "3.11",
-            "postgres": {"version": "15", "shared_buffers": "128MB", "synchronous_commit": "on",
-                         "fsync": "on", "wal_sync_method": "fdatasync"},
+            "postgres": {
+                "version": "15",
+                "shared_buffers": "128MB",
+                "synchronous_commit": "on",
+                "fsync": "on",
+                "wal_sync_method": "fdatasync",
+            },
         },
         "ingest": ingest_results,
     }

@@ -1,6 +1,6 @@
 """The body parser: both shapes, every sample payload, every date form, lenient on absences."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,12 +23,18 @@ def test_every_sample_parses(name):
     assert event.trigger == body["triggerEvent"]
 
 
-@pytest.mark.parametrize("text", [
-    "2025-03-10T14:00:00Z", "2025-03-10T14:00:00+00:00", "2025-03-10T14:00:00.000Z",
-    "2025-03-10T16:00:00+02:00", "2025-03-10T14:00:00",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-03-10T14:00:00Z",
+        "2025-03-10T14:00:00+00:00",
+        "2025-03-10T14:00:00.000Z",
+        "2025-03-10T16:00:00+02:00",
+        "2025-03-10T14:00:00",
+    ],
+)
 def test_every_iso_form(text):
-    assert parse_datetime(text) == datetime(2025, 3, 10, 14, 0, tzinfo=timezone.utc)
+    assert parse_datetime(text) == datetime(2025, 3, 10, 14, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value", [None, "", "yesterday", 12, {}, "2025-13-45T99:00:00Z"])
@@ -40,15 +46,18 @@ def test_flat_meeting_ended():
     event = parse_event(load_payload("MEETING_ENDED"))
     assert event.is_flat and event.created_at is None
     assert event.uid == "mVBk3uCc8wqXYh4oJ1vVEp" and event.booking_id == 987654
-    assert event.occurred_at == event.end_time == datetime(2025, 6, 12, 14, 30, tzinfo=timezone.utc)
+    assert event.occurred_at == event.end_time == datetime(2025, 6, 12, 14, 30, tzinfo=UTC)
     assert event.attendee.email == "priya.shah@example.org"
 
 
 def test_enveloped_meeting_ended_is_accepted_too():
     flat = load_payload("MEETING_ENDED")
     booking = {k: v for k, v in flat.items() if k != "triggerEvent"}
-    wrapped = {"triggerEvent": "MEETING_ENDED", "createdAt": "2025-06-12T14:31:00.000Z",
-               "payload": {**booking, "bookingId": booking["id"]}}
+    wrapped = {
+        "triggerEvent": "MEETING_ENDED",
+        "createdAt": "2025-06-12T14:31:00.000Z",
+        "payload": {**booking, "bookingId": booking["id"]},
+    }
     event = parse_event(wrapped)
     assert not event.is_flat and event.uid == flat["uid"] and event.booking_id == 987654
 
@@ -76,21 +85,28 @@ def test_recording_links():
 
 
 def test_lenient_about_absent_and_mistyped_fields():
-    event = parse_event({"triggerEvent": "BOOKING_CREATED", "payload": {
-        "uid": 5, "attendees": "nobody", "organizer": [], "startTime": 3, "bookingId": "12"}})
+    event = parse_event(
+        {
+            "triggerEvent": "BOOKING_CREATED",
+            "payload": {"uid": 5, "attendees": "nobody", "organizer": [], "startTime": 3, "bookingId": "12"},
+        }
+    )
     assert event.uid == "5" and event.attendees == () and event.start_time is None
     assert event.booking_id == 12
 
 
-@pytest.mark.parametrize("raw,problem", [
-    (b"not json", "not valid JSON"),
-    (b"false", "literal `false`"),
-    (b"[1,2]", "JSON list"),
-    (b'{"payload":{}}', "triggerEvent"),
-    (b'{"triggerEvent":7}', "triggerEvent"),
-    (b"", "empty"),
-    (b"\xff\xfe", "UTF-8"),
-])
+@pytest.mark.parametrize(
+    "raw,problem",
+    [
+        (b"not json", "not valid JSON"),
+        (b"false", "literal `false`"),
+        (b"[1,2]", "JSON list"),
+        (b'{"payload":{}}', "triggerEvent"),
+        (b'{"triggerEvent":7}', "triggerEvent"),
+        (b"", "empty"),
+        (b"\xff\xfe", "UTF-8"),
+    ],
+)
 def test_unusable_bodies_name_the_problem(raw, problem):
     with pytest.raises(UnusableBody, match=problem.replace("`", ".").replace("(", ".")):
         decode_body(raw)

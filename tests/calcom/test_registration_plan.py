@@ -101,9 +101,7 @@ def test_plan_updates_only_what_differs():
 
 def test_plan_never_touches_webhooks_pointing_elsewhere():
     others = [hook(id=f"o{n}", subscriber_url=f"{OTHER_URL}/{n}", active=False) for n in range(3)]
-    plan = plan_registration(
-        existing_webhooks=[*others, hook(id="ours", active=False)], desired=desired()
-    )
+    plan = plan_registration(existing_webhooks=[*others, hook(id="ours", active=False)], desired=desired())
     assert plan.action is PlanAction.UPDATE and plan.webhook.id == "ours"
 
 
@@ -137,15 +135,11 @@ def test_plan_warns_about_near_misses_and_extra_event_type_webhooks():
 
 def test_the_url_match_ignores_scheme_and_host_case_and_default_port_only():
     plan = plan_registration(
-        existing_webhooks=[
-            hook(subscriber_url="HTTPS://VANI.example.com:443/api/webhooks/cal-com")
-        ],
+        existing_webhooks=[hook(subscriber_url="HTTPS://VANI.example.com:443/api/webhooks/cal-com")],
         desired=desired(),
     )
     assert plan.action is PlanAction.NOTHING
-    plan = plan_registration(
-        existing_webhooks=[hook(subscriber_url=OUR_URL.upper())], desired=desired()
-    )
+    plan = plan_registration(existing_webhooks=[hook(subscriber_url=OUR_URL.upper())], desired=desired())
     assert plan.action is PlanAction.CREATE
 
 

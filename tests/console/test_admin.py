@@ -6,7 +6,7 @@ Reprocessing from the admin is in test_admin_reprocessing.py."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from devtools.demo.seeding import AlreadySeeded, seed_demo_data
 from meetings.models import BookingUid, Meeting, MeetingStatusChange, Target
 from meetings.status_mapping import STATUS_TABLE
 from notifications.models import Notification
@@ -30,7 +31,6 @@ from tests.support.console import (
     store,
 )
 from webhooks import selectors
-from devtools.demo.seeding import AlreadySeeded, seed_demo_data
 from webhooks.models import (
     AttemptTrigger,
     ProcessingAttempt,
@@ -38,13 +38,6 @@ from webhooks.models import (
     SignatureResult,
     WebhookEvent,
 )
-from webhooks.reprocessing import (
-    create_reprocess_job,
-    run_reprocess_job,
-    selection_of_filter,
-    selection_of_ids,
-)
-from webhooks.ingest import record_delivery
 from webhooks.processing import process_event
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +73,12 @@ def test_filters_by_status_trigger_signature_and_received_time(admin_client):
     assert listed_ids(admin_client.get(EVENTS_URL + "?trigger=MEETING_ENDED")) == [recent.pk]
     assert listed_ids(admin_client.get(EVENTS_URL + "?signature=invalid")) == [rejected.pk]
     assert old.pk not in listed_ids(admin_client.get(EVENTS_URL + "?received=24h"))
-    assert set(listed_ids(admin_client.get(EVENTS_URL + "?received=7d"))) == {old.pk, failed.pk, recent.pk, rejected.pk}
+    assert set(listed_ids(admin_client.get(EVENTS_URL + "?received=7d"))) == {
+        old.pk,
+        failed.pk,
+        recent.pk,
+        rejected.pk,
+    }
     assert listed_ids(admin_client.get(EVENTS_URL + "?received=1h&trigger=MEETING_ENDED")) == [recent.pk]
     day = (timezone.now() - timedelta(days=3)).date().isoformat()
     assert listed_ids(admin_client.get(EVENTS_URL + f"?received_from={day}&received_to={day}")) == [old.pk]
@@ -139,7 +137,7 @@ def test_list_never_loads_bodies_and_costs_a_constant_number_of_queries(admin_cl
 
     for index in range(5):
         processed(booking("BOOKING_CREATED", uid=f"few{index}", minutes=index))
-    few_count, few_sql = page_queries()
+    few_count, _few_sql = page_queries()
     for index in range(45):
         processed(booking("BOOKING_CREATED", uid=f"many{index}", minutes=index))
     many_count, many_sql = page_queries()
@@ -191,8 +189,11 @@ def test_large_lists_are_estimated_not_counted(admin_client, settings):
     finally:
         EstimatedCountPaginator.exact_count_limit = original_limit
     assert "about " in response.content.decode()
-    plain_counts = [q["sql"] for q in queries.captured_queries
-                    if re.search(r'SELECT COUNT\(\*\) AS "__count" FROM "webhook_events"\s*$', q["sql"])]
+    plain_counts = [
+        q["sql"]
+        for q in queries.captured_queries
+        if re.search(r'SELECT COUNT\(\*\) AS "__count" FROM "webhook_events"\s*$', q["sql"])
+    ]
     assert plain_counts == []
 
 
@@ -202,18 +203,41 @@ EARLY = "0001-01-01T00:00:00+23:59"  # before year 1 in UTC
 LATE = "9999-12-31T23:59:59-23:59"  # after year 9999 in UTC
 # Query strings staff (or a link they were sent) can produce; none may answer 500.
 CRAFTED_FILTERS = [
-    {"q": "²"}, {"q": "¹²³"}, {"q": "#²"}, {"q": "\x00"}, {"q": "uid\x00"}, {"q": "a@b\x00"},
-    {"received_at__gte": EARLY}, {"received_at__lt": LATE}, {"received_from": EARLY},
-    {"received_to": LATE}, {"received_to": "9999-12-31"},
-    {"start_time__gte": EARLY}, {"start_time__lt": LATE},
-    {"created_at__gte": EARLY}, {"created_at__lt": LATE}, {"sent_at__gte": EARLY},
-    {"created_at__year": "9999"}, {"created_at__year": "9999", "created_at__month": "12"},
+    {"q": "²"},
+    {"q": "¹²³"},
+    {"q": "#²"},
+    {"q": "\x00"},
+    {"q": "uid\x00"},
+    {"q": "a@b\x00"},
+    {"received_at__gte": EARLY},
+    {"received_at__lt": LATE},
+    {"received_from": EARLY},
+    {"received_to": LATE},
+    {"received_to": "9999-12-31"},
+    {"start_time__gte": EARLY},
+    {"start_time__lt": LATE},
+    {"created_at__gte": EARLY},
+    {"created_at__lt": LATE},
+    {"sent_at__gte": EARLY},
+    {"created_at__year": "9999"},
+    {"created_at__year": "9999", "created_at__month": "12"},
     {"created_at__year": "9999", "created_at__month": "12", "created_at__day": "31"},
-    {"created_at__year": "²"}, {"date_joined__gte": LATE}, {"last_login__lt": EARLY},
-    {"status": "\x00"}, {"status": "²"}, {"trigger": "\x00"}, {"signature": "\x00"},
-    {"received": "\x00"}, {"start": "\x00"}, {"payment_status": "\x00"}, {"channel": "\x00"},
-    {"owner__id__exact": "²"}, {"owner__id__exact": "\x00"}, {"force__exact": "\x00"},
-    {"\x00": "1"}, {"id__gte": "\x00"},
+    {"created_at__year": "²"},
+    {"date_joined__gte": LATE},
+    {"last_login__lt": EARLY},
+    {"status": "\x00"},
+    {"status": "²"},
+    {"trigger": "\x00"},
+    {"signature": "\x00"},
+    {"received": "\x00"},
+    {"start": "\x00"},
+    {"payment_status": "\x00"},
+    {"channel": "\x00"},
+    {"owner__id__exact": "²"},
+    {"owner__id__exact": "\x00"},
+    {"force__exact": "\x00"},
+    {"\x00": "1"},
+    {"id__gte": "\x00"},
 ]
 CRAFTED_PAGING = [{"p": "²"}, {"p": "\x00"}, {"o": "²"}, {"o": "\x00"}, {"p": "99999999999999999999"}]
 
@@ -232,15 +256,15 @@ def changelists() -> list[tuple[str, object]]:
 def one_of_everything(admin_user):
     """A row in every table the admin lists, so a filter that misfires shows up as results."""
     event = processed(booking("BOOKING_PAID", uid="crafted1", minutes=0))
-    Notification.objects.get_or_create(meeting=event.meeting, event=event, kind="payment_received",
-                                       channel="log", recipient="log")
+    Notification.objects.get_or_create(
+        meeting=event.meeting, event=event, kind="payment_received", channel="log", recipient="log"
+    )
     Target.objects.create(name="Jane", email="jane@prospect.example", owner=admin_user)
     ReprocessJob.objects.create(created_by=admin_user, total=0)
 
 
 @pytest.mark.parametrize("params", CRAFTED_FILTERS + CRAFTED_PAGING, ids=repr)
-def test_crafted_parameters_never_answer_500_on_any_changelist(admin_client, one_of_everything,
-                                                               params):
+def test_crafted_parameters_never_answer_500_on_any_changelist(admin_client, one_of_everything, params):
     for url, model_admin in changelists():
         response = admin_client.get(url, params)
         assert response.status_code in (200, 302, 400), (url, response.status_code)
@@ -256,9 +280,7 @@ def test_crafted_parameters_never_answer_500_on_any_changelist(admin_client, one
 @pytest.mark.postgres
 @pytest.mark.parametrize("params", CRAFTED_FILTERS + CRAFTED_PAGING, ids=repr)
 def test_crafted_parameters_never_answer_500_on_postgres(admin_client, one_of_everything, params):
-    test_crafted_parameters_never_answer_500_on_any_changelist(
-        admin_client, one_of_everything, params
-    )
+    test_crafted_parameters_never_answer_500_on_any_changelist(admin_client, one_of_everything, params)
 
 
 # --- detail ---------------------------------------------------------------------------------------
@@ -267,9 +289,15 @@ def test_crafted_parameters_never_answer_500_on_postgres(admin_client, one_of_ev
 def test_detail_shows_escaped_pretty_body_masked_headers_and_attempts(admin_client, admin_user):
     body = booking("BOOKING_CREATED", uid="detail1", minutes=0, title="<script>alert('x')</script>")
     event = store(body, status="failed", last_error="boom", last_traceback="Traceback: boom")
-    ProcessingAttempt.objects.create(event=event, number=1, outcome="failed", error="boom",
-                                     traceback="Traceback: boom", started_via=AttemptTrigger.ADMIN,
-                                     started_by=admin_user)
+    ProcessingAttempt.objects.create(
+        event=event,
+        number=1,
+        outcome="failed",
+        error="boom",
+        traceback="Traceback: boom",
+        started_via=AttemptTrigger.ADMIN,
+        started_by=admin_user,
+    )
     duplicate = store(body)
 
     response = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk]))
@@ -278,8 +306,11 @@ def test_detail_shows_escaped_pretty_body_masked_headers_and_attempts(admin_clie
     assert response.status_code == 200
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
     assert "<script>alert(" not in html
-    assert '\n  &quot;triggerEvent&quot;: &quot;BOOKING_CREATED&quot;,' in html  # pretty-printed
-    assert "X-Cal-Signature-256" in html and "abc" not in re.sub(r"<[^>]+>", "", html).split("Headers")[1].split("Processing attempts")[0]
+    assert "\n  &quot;triggerEvent&quot;: &quot;BOOKING_CREATED&quot;," in html  # pretty-printed
+    assert (
+        "X-Cal-Signature-256" in html
+        and "abc" not in re.sub(r"<[^>]+>", "", html).split("Headers")[1].split("Processing attempts")[0]
+    )
     assert "3.121.45.10" in html
     assert "Traceback: boom" in html and "root" in html
     assert f"#{duplicate.pk}" in html
@@ -335,7 +366,9 @@ def test_dashboard_draws_an_svg_chart_and_shows_what_needs_attention(admin_clien
     cache.delete(DASHBOARD_CACHE_KEY)  # the chart's counts are shared for a minute
     store(booking("BOOKING_CREATED", uid="d1", minutes=0), status="processed")
     old_failed = store(booking("BOOKING_CREATED", uid="d2", minutes=1), status="failed")
-    WebhookEvent.objects.filter(pk=old_failed.pk).update(received_at=timezone.now() - timedelta(days=2, hours=3))
+    WebhookEvent.objects.filter(pk=old_failed.pk).update(
+        received_at=timezone.now() - timedelta(days=2, hours=3)
+    )
     store(booking("BOOKING_CREATED", uid="d3", minutes=2), status="dead")
 
     with CaptureQueriesContext(connection) as queries:
@@ -366,7 +399,9 @@ def test_daily_counts_cover_fourteen_days_oldest_first():
 
 def test_meeting_search_by_earlier_uid_email_and_target(admin_client):
     processed(booking("BOOKING_CREATED", uid="mA", minutes=0, email="lead@acme.example"))
-    processed(booking("BOOKING_RESCHEDULED", uid="mB", minutes=10, reschedule_uid="mA", email="lead@acme.example"))
+    processed(
+        booking("BOOKING_RESCHEDULED", uid="mB", minutes=10, reschedule_uid="mA", email="lead@acme.example")
+    )
     meeting = Meeting.objects.get()
     target = Target.objects.create(name="Lena Lead", email="Lead@Acme.example", company="Acme")
     Meeting.objects.filter(pk=meeting.pk).update(target=target)
@@ -401,8 +436,10 @@ def test_meeting_target_can_be_linked_but_nothing_else_changed(admin_client):
     processed(booking("BOOKING_CREATED", uid="link1", minutes=0))
     meeting = Meeting.objects.get()
     target = Target.objects.create(name="Priya", email="p@example.org")
-    response = admin_client.post(reverse("admin:meetings_meeting_change", args=[meeting.pk]),
-                                 {"target": target.pk, "status": "cancelled", "title": "changed"})
+    response = admin_client.post(
+        reverse("admin:meetings_meeting_change", args=[meeting.pk]),
+        {"target": target.pk, "status": "cancelled", "title": "changed"},
+    )
     assert response.status_code == 302
     meeting.refresh_from_db()
     assert meeting.target == target and meeting.status == "scheduled" and meeting.title != "changed"
@@ -410,7 +447,9 @@ def test_meeting_target_can_be_linked_but_nothing_else_changed(admin_client):
 
 def test_target_admin_searches_name_email_company_and_owner(admin_client):
     owner = make_user("alexr")
-    Target.objects.create(name="Priya Shah", email="priya@northwind.example", company="Northwind", owner=owner)
+    Target.objects.create(
+        name="Priya Shah", email="priya@northwind.example", company="Northwind", owner=owner
+    )
     Target.objects.create(name="Tom Becker", email="tom@globex.example", company="Globex")
     url = reverse("admin:meetings_target_changelist")
     for term, expected in (("priya", ["Priya Shah"]), ("globex", ["Tom Becker"]), ("alexr", ["Priya Shah"])):
@@ -422,14 +461,20 @@ def test_target_admin_searches_name_email_company_and_owner(admin_client):
 
 
 def test_seed_demo_data_fills_a_realistic_consistent_database(db):
-    now = datetime(2026, 1, 15, 12, 0, tzinfo=dt_timezone.utc)
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
     summary = seed_demo_data(events=1500, seed=4, now=now, batch_size=400)
 
     assert summary.events == WebhookEvent.objects.count() == 1500
     statuses = set(WebhookEvent.objects.values_list("status", flat=True))
     assert {"processed", "ignored", "duplicate", "failed", "dead", "rejected"} <= statuses
     triggers = set(WebhookEvent.objects.values_list("trigger_event", flat=True))
-    assert {"BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED", "MEETING_ENDED", "PING"} <= triggers
+    assert {
+        "BOOKING_CREATED",
+        "BOOKING_RESCHEDULED",
+        "BOOKING_CANCELLED",
+        "MEETING_ENDED",
+        "PING",
+    } <= triggers
     received = WebhookEvent.objects.values_list("received_at", flat=True)
     assert now - timedelta(days=30) <= min(received) and max(received) <= now + timedelta(seconds=1)
     assert summary.meetings == Meeting.objects.count() > 100
@@ -446,18 +491,24 @@ def test_seed_demo_data_fills_a_realistic_consistent_database(db):
     # A seeded failed event holds a real Cal.com body: fixing and replaying it works.
     failed = WebhookEvent.objects.filter(status="failed", trigger_event="BOOKING_CREATED").first()
     if failed is not None:
-        assert process_event(event_id=failed.pk, via=AttemptTrigger.ADMIN, mode="reprocess").status in ("processed", "ignored")
+        assert process_event(event_id=failed.pk, via=AttemptTrigger.ADMIN, mode="reprocess").status in (
+            "processed",
+            "ignored",
+        )
 
     with pytest.raises(AlreadySeeded):
         seed_demo_data(events=10, seed=4, now=now)
 
 
 def test_seed_demo_data_is_deterministic(db):
-    now = datetime(2026, 1, 15, 12, 0, tzinfo=dt_timezone.utc)
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
     def snapshot():
-        return list(WebhookEvent.objects.order_by("id").values_list(
-            "trigger_event", "booking_uid", "status", "fingerprint", "received_at"))
+        return list(
+            WebhookEvent.objects.order_by("id").values_list(
+                "trigger_event", "booking_uid", "status", "fingerprint", "received_at"
+            )
+        )
 
     seed_demo_data(events=300, seed=8, now=now)
     first = snapshot()

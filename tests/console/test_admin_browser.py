@@ -14,20 +14,24 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 
+from console.dashboard import DASHBOARD_CACHE_KEY
 from meetings.models import Meeting
 from tests.support.bodies import booking_body, compact
 from tests.support.live import PROJECT_DIR
-from console.dashboard import DASHBOARD_CACHE_KEY
-from webhooks.models import AttemptTrigger, ProcessingAttempt, ReprocessJob, WebhookEvent
 from webhooks.ingest import record_delivery
+from webhooks.models import AttemptTrigger, ProcessingAttempt, ReprocessJob, WebhookEvent
 from webhooks.processing import process_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 ARTIFACTS = PROJECT_DIR / "test-artifacts"
 PASSWORD = "a-long-test-password-42"
@@ -100,14 +104,27 @@ def failed_event(*, uid: str, created: str) -> WebhookEvent:
     """A delivery that failed before a bug was fixed: its body processes fine now."""
     raw = compact(booking_body("BOOKING_CREATED", uid=uid, created=created))
     event = WebhookEvent.objects.create(
-        trigger_event="BOOKING_CREATED", booking_uid=uid, attendee_email="priya.shah@example.org",
-        raw_body=raw, body_size=len(raw), headers={"Content-Type": "application/json", "X-Cal-Signature-256": "***"},
-        client_ip="3.121.45.10", content_type="application/json", signature_result="valid",
-        fingerprint=hashlib.sha256(raw).hexdigest(), status="failed", attempts=1,
+        trigger_event="BOOKING_CREATED",
+        booking_uid=uid,
+        attendee_email="priya.shah@example.org",
+        raw_body=raw,
+        body_size=len(raw),
+        headers={"Content-Type": "application/json", "X-Cal-Signature-256": "***"},
+        client_ip="3.121.45.10",
+        content_type="application/json",
+        signature_result="valid",
+        fingerprint=hashlib.sha256(raw).hexdigest(),
+        status="failed",
+        attempts=1,
         last_error="OperationalError: database is locked",
     )
-    ProcessingAttempt.objects.create(event=event, number=1, outcome="failed", started_via=AttemptTrigger.DELIVERY,
-                                     error="OperationalError: database is locked")
+    ProcessingAttempt.objects.create(
+        event=event,
+        number=1,
+        outcome="failed",
+        started_via=AttemptTrigger.DELIVERY,
+        error="OperationalError: database is locked",
+    )
     return event
 
 
@@ -119,8 +136,15 @@ def staff_user(db):
 def test_staff_filters_failed_events_opens_one_and_reprocesses_it(page, live_server, staff_user):
     failed = failed_event(uid="browserFail1", created="2025-06-02T09:15:42.318Z")
     failed_event(uid="browserFail2", created="2025-06-02T09:16:42.318Z")
-    record_delivery(raw_body=compact(booking_body("BOOKING_CREATED", uid="browserOk", created="2025-06-02T09:00:00.000Z")),
-                    headers={}, client_ip="3.121.45.11", content_type="application/json", signature_result="valid")
+    record_delivery(
+        raw_body=compact(
+            booking_body("BOOKING_CREATED", uid="browserOk", created="2025-06-02T09:00:00.000Z")
+        ),
+        headers={},
+        client_ip="3.121.45.11",
+        content_type="application/json",
+        signature_result="valid",
+    )
 
     cache.delete(DASHBOARD_CACHE_KEY)  # the chart's counts are shared for a minute
     log_in(page, live_server, "ops")
@@ -187,8 +211,11 @@ def test_meeting_timeline(page, live_server, staff_user):
         ("BOOKING_CANCELLED", "timelineB", "2025-06-04T09:00:00.000Z", {}),
     ):
         event = record_delivery(
-            raw_body=compact(booking_body(trigger, uid=uid, created=created, **extra)), headers={},
-            client_ip="3.121.45.12", content_type="application/json", signature_result="valid",
+            raw_body=compact(booking_body(trigger, uid=uid, created=created, **extra)),
+            headers={},
+            client_ip="3.121.45.12",
+            content_type="application/json",
+            signature_result="valid",
         ).event
         process_event(event_id=event.pk, via=AttemptTrigger.DELIVERY)
     meeting = Meeting.objects.get()
@@ -199,7 +226,12 @@ def test_meeting_timeline(page, live_server, staff_user):
     click_and_wait(page, "#result_list tbody tr th a")
     events = page.locator("#meeting-timeline li.timeline-event")
     texts = [events.nth(i).inner_text() for i in range(events.count())]
-    triggers = [t for text in texts for t in ("BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED") if t in text]
+    triggers = [
+        t
+        for text in texts
+        for t in ("BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED")
+        if t in text
+    ]
     assert triggers == ["BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED"], texts
     changes = page.locator("#meeting-timeline li.status-change")
     change_texts = [changes.nth(i).inner_text() for i in range(changes.count())]

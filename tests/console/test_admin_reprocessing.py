@@ -85,7 +85,9 @@ def test_rejected_and_duplicate_events_cannot_be_reprocessed(admin_client):
     assert duplicate.status == "duplicate"
 
     for event in (rejected, duplicate):
-        page = admin_client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk])).content.decode()
+        page = admin_client.get(
+            reverse("admin:webhooks_webhookevent_change", args=[event.pk])
+        ).content.decode()
         assert 'id="reprocess-not-allowed"' in page and 'id="reprocess-button"' not in page
         response = admin_client.post(
             reverse("admin:webhooks_webhookevent_reprocess", args=[event.pk]), {"force": "1"}, follow=True
@@ -143,8 +145,9 @@ def test_page_sized_bulk_reprocess_runs_directly(admin_client):
     done = processed(booking("BOOKING_CREATED", uid="b-done", minutes=9))
     rejected = store(b"nope", status="rejected", signature=SignatureResult.MISSING)
 
-    response = post_action(admin_client, "reprocess_selected",
-                           [e.pk for e in failed] + [done.pk, rejected.pk], query="?status=")
+    response = post_action(
+        admin_client, "reprocess_selected", [e.pk for e in failed] + [done.pk, rejected.pk], query="?status="
+    )
     assert response.status_code == 302
     assert ReprocessJob.objects.count() == 0
     for event in failed:
@@ -155,8 +158,9 @@ def test_page_sized_bulk_reprocess_runs_directly(admin_client):
     assert "3 reprocessed" in text and "1 left alone" in text and "1 cannot be reprocessed" in text
 
 
-def test_select_all_asks_to_confirm_then_runs_a_background_job(admin_client, admin_user,
-                                                               django_capture_on_commit_callbacks):
+def test_select_all_asks_to_confirm_then_runs_a_background_job(
+    admin_client, admin_user, django_capture_on_commit_callbacks
+):
     failed = [store(booking("BOOKING_CREATED", uid=f"all{i}", minutes=i), status="failed") for i in range(4)]
     dead = store(booking("BOOKING_CREATED", uid="all-dead", minutes=9), status="dead")
     other = store(meeting_ended_body(uid="all-other"), status="failed")
@@ -166,19 +170,29 @@ def test_select_all_asks_to_confirm_then_runs_a_background_job(admin_client, adm
 
     assert confirm.status_code == 200
     assert "admin/webhooks/webhookevent/reprocess_confirmation.html" in [t.name for t in confirm.templates]
-    assert re.search(r'id="reprocess-total">This will reprocess <strong>5</strong> events', confirm.content.decode())
+    assert re.search(
+        r'id="reprocess-total">This will reprocess <strong>5</strong> events', confirm.content.decode()
+    )
     assert ReprocessJob.objects.count() == 0
     hidden = dict(re.findall(r'name="(as_of|max_event_id)" value="([^"]+)"', confirm.content.decode()))
 
     later = store(booking("BOOKING_CREATED", uid="all-late", minutes=30), status="failed")
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(EVENTS_URL + query, {
-            "action": "reprocess_selected", ACTION_CHECKBOX_NAME: [str(failed[0].pk)],
-            "select_across": "1", "confirm": "yes", **hidden,
-        })
+        response = admin_client.post(
+            EVENTS_URL + query,
+            {
+                "action": "reprocess_selected",
+                ACTION_CHECKBOX_NAME: [str(failed[0].pk)],
+                "select_across": "1",
+                "confirm": "yes",
+                **hidden,
+            },
+        )
 
     job = ReprocessJob.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("admin:webhooks_reprocessjob_change", args=[job.pk])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "admin:webhooks_reprocessjob_change", args=[job.pk]
+    )
     assert (job.status, job.total, job.done, job.failed, job.created_by) == ("finished", 5, 5, 0, admin_user)
     assert job.event_filter == {"trigger": "BOOKING_CREATED"}
     for event in [*failed, dead]:
@@ -203,8 +217,15 @@ def test_more_than_a_page_of_ids_asks_to_confirm(admin_client, django_capture_on
     assert "force-reprocess <strong>51</strong>" in confirm.content.decode()
 
     with django_capture_on_commit_callbacks(execute=True):
-        admin_client.post(EVENTS_URL, {"action": "force_reprocess_selected", ACTION_CHECKBOX_NAME: ids,
-                                       "select_across": "0", "confirm": "yes"})
+        admin_client.post(
+            EVENTS_URL,
+            {
+                "action": "force_reprocess_selected",
+                ACTION_CHECKBOX_NAME: ids,
+                "select_across": "0",
+                "confirm": "yes",
+            },
+        )
     job = ReprocessJob.objects.get()
     assert job.force and job.event_ids == sorted(ids) and job.done == 51
     assert not WebhookEvent.objects.exclude(status="processed").exists()

@@ -11,6 +11,7 @@ import pytest
 from django.db import transaction
 from django.db.transaction import TransactionManagementError
 
+from calcom.parsing import parse_event
 from meetings.models import BookingUid, Meeting, Target
 from meetings.selectors import (
     lookup_booking,
@@ -20,7 +21,6 @@ from meetings.selectors import (
 )
 from meetings.services.apply import apply_calcom_event
 from tests.support.bodies import at, booking_body
-from calcom.parsing import parse_event
 
 pytestmark = pytest.mark.django_db
 
@@ -54,9 +54,7 @@ def test_first_event_of_a_new_booking(django_assert_max_num_queries):
     assert (meeting.cal_booking_id, meeting.start_time, meeting.last_event_at) == (11, at(60), at(0))
     assert meeting.target == target
     assert list(meeting.uids.values_list("uid", flat=True)) == ["NEW1"]
-    assert list(meeting.status_changes.values_list("from_status", "to_status")) == [
-        ("", "scheduled")
-    ]
+    assert list(meeting.status_changes.values_list("from_status", "to_status")) == [("", "scheduled")]
 
 
 def test_later_event_of_a_known_booking(django_assert_max_num_queries):
@@ -65,7 +63,10 @@ def test_later_event_of_a_known_booking(django_assert_max_num_queries):
     # A target created after the booking is linked by its next event with booking details.
     target = Target.objects.create(email="Late.Prospect@example.org")
     body = booking_body(
-        "BOOKING_PAID", uid="KNOWN1", created=at(5), booking_id=21,
+        "BOOKING_PAID",
+        uid="KNOWN1",
+        created=at(5),
+        booking_id=21,
         attendee_email="late.prospect@example.org",
     )
 
@@ -80,15 +81,19 @@ def test_later_event_of_a_known_booking(django_assert_max_num_queries):
     assert (meeting.payment_status, meeting.last_event_at) == ("paid", at(5))
     # Columns the event does not touch keep what the creation wrote; the payment's are written.
     assert (meeting.status, meeting.cal_status, meeting.created_at) == (
-        "scheduled", "ACCEPTED", before.created_at)
+        "scheduled",
+        "ACCEPTED",
+        before.created_at,
+    )
     assert (meeting.payment_amount, meeting.payment_currency) == (15000, "USD")
     assert meeting.title.startswith("Paid Consultation") and meeting.updated_at > before.updated_at
 
 
 def test_status_change_of_a_known_booking(django_assert_max_num_queries):
     created("KNOWN2", booking_id=22)
-    body = booking_body("BOOKING_CANCELLED", uid="KNOWN2", created=at(20), booking_id=22,
-                        cancellationReason="Budget frozen")
+    body = booking_body(
+        "BOOKING_CANCELLED", uid="KNOWN2", created=at(20), booking_id=22, cancellationReason="Budget frozen"
+    )
 
     # Lock, uid owners, UPDATE, INSERT status change.
     with transaction.atomic(), django_assert_max_num_queries(4):
@@ -97,13 +102,16 @@ def test_status_change_of_a_known_booking(django_assert_max_num_queries):
     meeting = Meeting.objects.get()
     assert (meeting.status, meeting.cancellation_reason) == ("cancelled", "Budget frozen")
     assert list(meeting.status_changes.values_list("from_status", "to_status")) == [
-        ("", "scheduled"), ("scheduled", "cancelled")]
+        ("", "scheduled"),
+        ("scheduled", "cancelled"),
+    ]
 
 
 def test_reschedule(django_assert_max_num_queries):
     created("OLD1", booking_id=31)
-    body = booking_body("BOOKING_RESCHEDULED", uid="NEW2", created=at(10), booking_id=32,
-                        start=at(900), reschedule_uid="OLD1")
+    body = booking_body(
+        "BOOKING_RESCHEDULED", uid="NEW2", created=at(10), booking_id=32, start=at(900), reschedule_uid="OLD1"
+    )
 
     # Lock (through the old uid), uid owners (the new uid is missing), SAVEPOINT, INSERT the
     # new uid, RELEASE, UPDATE. Still "scheduled": no status change row.
@@ -112,8 +120,7 @@ def test_reschedule(django_assert_max_num_queries):
 
     assert not result.created
     meeting = Meeting.objects.get()
-    assert (meeting.cal_event_id, meeting.cal_booking_id, meeting.start_time) == (
-        "NEW2", 32, at(900))
+    assert (meeting.cal_event_id, meeting.cal_booking_id, meeting.start_time) == ("NEW2", 32, at(900))
     assert set(meeting.uids.values_list("uid", flat=True)) == {"OLD1", "NEW2"}
 
 
@@ -145,8 +152,7 @@ def test_lookup_keeps_the_fallback_order():
     # ...the current-uid column over the booking id...
     assert meeting_ids_for_booking(uids=["LEGACY", "nope"], booking_ids=[7]) == [legacy.id]
     # ...and the booking id is asked only when no uid is known.
-    assert meeting_ids_for_booking(uids=["nope"], booking_ids=[7, 5]) == sorted(
-        [by_booking_id.id, by_uid.id])
+    assert meeting_ids_for_booking(uids=["nope"], booking_ids=[7, 5]) == sorted([by_booking_id.id, by_uid.id])
     assert meeting_ids_for_booking(uids=[], booking_ids=[7]) == [by_booking_id.id]
     assert meeting_ids_for_booking(uids=["nope", ""], booking_ids=[None]) == []
     assert meeting_ids_for_booking(uids=[]) == []
@@ -174,7 +180,8 @@ def test_the_first_attendee_with_a_target_names_it_on_every_path():
         assert locked.attendee_target_id is None
     # The locked row is a complete meeting, every column converted as the ORM converts it.
     assert locked.__dict__ | {"_state": None, "attendee_target_id": None} == (
-        Meeting.objects.get().__dict__ | {"_state": None, "attendee_target_id": None})
+        Meeting.objects.get().__dict__ | {"_state": None, "attendee_target_id": None}
+    )
 
 
 def test_a_meeting_known_only_by_its_current_uid_gets_its_uid_row():

@@ -6,11 +6,11 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from calcom.signatures import sign_body
 from meetings.models import Meeting
 from tests.support.bodies import at, booking_body, compact
 from tests.support.delivery import WEBHOOK_URL
 from webhooks.models import WebhookEvent
-from calcom.signatures import sign_body
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -23,8 +23,13 @@ def post_in_parallel(bodies: list[bytes], secret: str) -> list[int]:
         try:
             client = Client()
             barrier.wait()
-            response = client.generic("POST", WEBHOOK_URL, raw, content_type="application/json",
-                                      HTTP_X_CAL_SIGNATURE_256=sign_body(body=raw, secret=secret))
+            response = client.generic(
+                "POST",
+                WEBHOOK_URL,
+                raw,
+                content_type="application/json",
+                HTTP_X_CAL_SIGNATURE_256=sign_body(body=raw, secret=secret),
+            )
             codes.append(response.status_code)
         finally:
             connections.close_all()
@@ -57,16 +62,19 @@ def test_parallel_distinct_deliveries_for_one_new_booking_give_one_meeting(webho
     assert meeting.payment_status == "paid" and meeting.status == "scheduled"
     assert not WebhookEvent.objects.exclude(status__in=["processed", "ignored"]).exists()
     assert meeting.notifications.filter(kind="payment_received").count() == len(
-        set(meeting.notifications.values_list("channel", "recipient")))
+        set(meeting.notifications.values_list("channel", "recipient"))
+    )
 
 
 def test_parallel_reschedule_chain_is_one_meeting(webhook_secret):
     bodies = [
         compact(booking_body("BOOKING_CREATED", uid="X1", created=at(0), start=at(100))),
-        compact(booking_body("BOOKING_RESCHEDULED", uid="X2", created=at(10), start=at(200),
-                             reschedule_uid="X1")),
-        compact(booking_body("BOOKING_RESCHEDULED", uid="X3", created=at(20), start=at(300),
-                             reschedule_uid="X2")),
+        compact(
+            booking_body("BOOKING_RESCHEDULED", uid="X2", created=at(10), start=at(200), reschedule_uid="X1")
+        ),
+        compact(
+            booking_body("BOOKING_RESCHEDULED", uid="X3", created=at(20), start=at(300), reschedule_uid="X2")
+        ),
     ]
     assert post_in_parallel(bodies, webhook_secret) == [200] * 3
     meeting = Meeting.objects.get()
@@ -78,15 +86,16 @@ def test_event_waiting_on_a_meeting_that_a_merge_deletes_applies_to_the_survivor
     waits for its lock: the waiter looks again and applies to the meeting that survived."""
     from django.db import transaction
 
+    from calcom.parsing import parse_event
     from meetings.services.apply import apply_calcom_event
     from tests.support.db import race
-    from calcom.parsing import parse_event
 
     # Two halves of one chain, each created on its own (the reschedule was late).
     for uid, minute in (("HALF-A", 0), ("HALF-B", 10)):
         with transaction.atomic():
-            apply_calcom_event(event=parse_event(
-                booking_body("BOOKING_CREATED", uid=uid, created=at(minute), start=at(100))))
+            apply_calcom_event(
+                event=parse_event(booking_body("BOOKING_CREATED", uid=uid, created=at(minute), start=at(100)))
+            )
     survivor_id = Meeting.objects.get(cal_event_id="HALF-B").id
     merged, release = threading.Event(), threading.Event()
     results, errors = [], []
@@ -94,9 +103,17 @@ def test_event_waiting_on_a_meeting_that_a_merge_deletes_applies_to_the_survivor
     def merge_and_hold() -> None:
         try:
             with transaction.atomic():
-                apply_calcom_event(event=parse_event(booking_body(
-                    "BOOKING_RESCHEDULED", uid="HALF-B", created=at(10), start=at(200),
-                    reschedule_uid="HALF-A")))
+                apply_calcom_event(
+                    event=parse_event(
+                        booking_body(
+                            "BOOKING_RESCHEDULED",
+                            uid="HALF-B",
+                            created=at(10),
+                            start=at(200),
+                            reschedule_uid="HALF-A",
+                        )
+                    )
+                )
                 merged.set()
                 release.wait(10)
         except Exception as exc:  # surfaced by the assertions below
@@ -107,15 +124,17 @@ def test_event_waiting_on_a_meeting_that_a_merge_deletes_applies_to_the_survivor
     def pay_through_the_old_uid() -> None:
         try:
             with transaction.atomic():
-                results.append(apply_calcom_event(event=parse_event(
-                    booking_body("BOOKING_PAID", uid="HALF-A", created=at(5)))))
+                results.append(
+                    apply_calcom_event(
+                        event=parse_event(booking_body("BOOKING_PAID", uid="HALF-A", created=at(5)))
+                    )
+                )
         except Exception as exc:
             errors.append(exc)
         finally:
             connections.close_all()
 
-    race(holder=merge_and_hold, holder_ready=merged, waiter=pay_through_the_old_uid,
-          release=release)
+    race(holder=merge_and_hold, holder_ready=merged, waiter=pay_through_the_old_uid, release=release)
 
     assert errors == []
     [paid] = results

@@ -20,23 +20,30 @@ def only_meeting():
 
 def test_create_reschedule_cancel(deliver):
     deliver(booking_body("BOOKING_CREATED", uid="A", created=at(0), booking_id=1, start=at(1000)))
-    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(10), booking_id=2,
-                         start=at(2000), reschedule_uid="A"))
-    deliver(booking_body("BOOKING_CANCELLED", uid="B", created=at(20), booking_id=2,
-                         cancellationReason="Budget frozen"))
+    deliver(
+        booking_body(
+            "BOOKING_RESCHEDULED", uid="B", created=at(10), booking_id=2, start=at(2000), reschedule_uid="A"
+        )
+    )
+    deliver(
+        booking_body(
+            "BOOKING_CANCELLED", uid="B", created=at(20), booking_id=2, cancellationReason="Budget frozen"
+        )
+    )
     meeting = only_meeting()
     assert meeting.cal_event_id == "B" and meeting.cal_booking_id == 2
     assert meeting.status == "cancelled" and meeting.cancellation_reason == "Budget frozen"
     assert meeting.start_time == at(2000)
     assert set(meeting.uids.values_list("uid", flat=True)) == {"A", "B"}
     assert [(c.from_status, c.to_status) for c in meeting.status_changes.all()] == [
-        ("", "scheduled"), ("scheduled", "cancelled")]
+        ("", "scheduled"),
+        ("scheduled", "cancelled"),
+    ]
     assert all(status == "processed" for _, status in statuses())
 
 
 def test_reschedule_before_the_original_create_wins(deliver):
-    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(10), start=at(2000),
-                         reschedule_uid="A"))
+    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(10), start=at(2000), reschedule_uid="A"))
     deliver(booking_body("BOOKING_CREATED", uid="A", created=at(0), start=at(1000)))
     meeting = only_meeting()
     assert meeting.cal_event_id == "B" and meeting.start_time == at(2000)
@@ -62,20 +69,16 @@ def test_replayed_create_after_cancel_changes_nothing(deliver):
 
 def test_late_reschedule_does_not_move_times_back(deliver):
     deliver(booking_body("BOOKING_CREATED", uid="A", created=at(0), start=at(1000)))
-    deliver(booking_body("BOOKING_RESCHEDULED", uid="C", created=at(30), start=at(3000),
-                         reschedule_uid="B"))
-    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(20), start=at(2000),
-                         reschedule_uid="A"))
+    deliver(booking_body("BOOKING_RESCHEDULED", uid="C", created=at(30), start=at(3000), reschedule_uid="B"))
+    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(20), start=at(2000), reschedule_uid="A"))
     meeting = only_meeting()  # A, then C (from B) arrived before B (from A): one meeting
     assert meeting.cal_event_id == "C" and meeting.start_time == at(3000)
     assert set(meeting.uids.values_list("uid", flat=True)) == {"A", "B", "C"}
 
 
 def test_chain_in_reverse_order_is_one_meeting(deliver):
-    deliver(booking_body("BOOKING_RESCHEDULED", uid="C", created=at(30), start=at(3000),
-                         reschedule_uid="B"))
-    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(20), start=at(2000),
-                         reschedule_uid="A"))
+    deliver(booking_body("BOOKING_RESCHEDULED", uid="C", created=at(30), start=at(3000), reschedule_uid="B"))
+    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(20), start=at(2000), reschedule_uid="A"))
     deliver(booking_body("BOOKING_CREATED", uid="A", created=at(0), start=at(1000)))
     meeting = only_meeting()
     assert meeting.cal_event_id == "C" and meeting.start_time == at(3000)
@@ -85,12 +88,18 @@ def test_chain_in_reverse_order_is_one_meeting(deliver):
 
 def test_request_reschedule_cancellation_is_undone_by_the_reschedule(deliver):
     deliver(booking_body("BOOKING_CREATED", uid="A", created=at(0), start=at(1000)))
-    deliver(booking_body("BOOKING_CANCELLED", uid="A", created=at(10), requestReschedule=True,
-                         cancellationReason="Host asked to move it"))
+    deliver(
+        booking_body(
+            "BOOKING_CANCELLED",
+            uid="A",
+            created=at(10),
+            requestReschedule=True,
+            cancellationReason="Host asked to move it",
+        )
+    )
     meeting = only_meeting()
     assert meeting.status == "cancelled" and meeting.reschedule_requested
-    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(20), start=at(2000),
-                         reschedule_uid="A"))
+    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(20), start=at(2000), reschedule_uid="A"))
     meeting = only_meeting()
     assert meeting.status == "scheduled" and meeting.cal_event_id == "B"
     assert not meeting.reschedule_requested and meeting.cancellation_reason == ""
@@ -98,8 +107,7 @@ def test_request_reschedule_cancellation_is_undone_by_the_reschedule(deliver):
 
 def test_cancellation_of_a_superseded_uid_is_ignored(deliver):
     deliver(booking_body("BOOKING_CREATED", uid="A", created=at(0), start=at(1000)))
-    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(10), start=at(2000),
-                         reschedule_uid="A"))
+    deliver(booking_body("BOOKING_RESCHEDULED", uid="B", created=at(10), start=at(2000), reschedule_uid="A"))
     deliver(booking_body("BOOKING_CANCELLED", uid="A", created=at(20)))
     assert only_meeting().status == "scheduled"
     assert statuses()[-1] == ("BOOKING_CANCELLED", "ignored")

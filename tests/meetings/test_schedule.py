@@ -13,6 +13,11 @@ from django.db import connections, transaction
 from rest_framework.test import APIClient
 
 from calcom.api.bookings import BOOKINGS_API_VERSION, CalComBooking, fetch_booking
+from calcom.api.client import CalComClient, InvalidPathSegment
+from calcom.api.webhooks import delete_webhook, update_webhook
+from calcom.dates import parse_datetime
+from calcom.parsing import parse_event
+from calcom.signatures import sign_body
 from meetings.models import Meeting, MeetingStatusChange, Target
 from meetings.services.apply import apply_calcom_event
 from meetings.services.bookings import store_calcom_booking
@@ -21,21 +26,14 @@ from tests.support.db import race
 from tests.support.delivery import WEBHOOK_URL
 from tests.support.fake_calcom import EVENT_TYPE_ID
 from tests.support.users import STAFF_API_PERMISSIONS, grant
-from calcom.parsing import parse_event
-from calcom.api.client import CalComClient, InvalidPathSegment
-from calcom.api.webhooks import delete_webhook, update_webhook
-from calcom.dates import parse_datetime
 from webhooks.models import WebhookEvent
-from calcom.signatures import sign_body
 
 SCHEDULE_URL = "/api/meetings/schedule"
 
 
 @pytest.fixture
 def target(db) -> Target:
-    return Target.objects.create(
-        name="Jane Prospect", email="Jane@Prospect.example", company="Acme"
-    )
+    return Target.objects.create(name="Jane Prospect", email="Jane@Prospect.example", company="Acme")
 
 
 def future(hours: int = 48) -> datetime:
@@ -43,9 +41,7 @@ def future(hours: int = 48) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def schedule_body(
-    *, start: datetime | str | None = None, target: Target | None = None, **overrides
-) -> dict:
+def schedule_body(*, start: datetime | str | None = None, target: Target | None = None, **overrides) -> dict:
     body = {
         "start": start if isinstance(start, str) else (start or future()).isoformat(),
         "event_type_id": EVENT_TYPE_ID,
@@ -92,9 +88,7 @@ def test_schedule_books_through_calcom_and_stores_the_meeting_under_the_booking_
     assert call.body == {
         "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventTypeId": EVENT_TYPE_ID,
-        "attendee": {
-            "name": "Jane Prospect", "email": "jane@prospect.example", "timeZone": "Europe/London"
-        },
+        "attendee": {"name": "Jane Prospect", "email": "jane@prospect.example", "timeZone": "Europe/London"},
     }
     [booking] = calcom_server.bookings.values()
     meeting = Meeting.objects.get()
@@ -191,9 +185,7 @@ def test_invalid_input_answers_400_naming_the_fields_and_calls_nobody(
 
 
 def test_invalid_attendee_answers_400_naming_the_nested_fields(staff_client, calcom_server, calcom_settings):
-    body = schedule_body(
-        attendee={"name": "", "email": "not-an-address", "time_zone": "Mars/Olympus"}
-    )
+    body = schedule_body(attendee={"name": "", "email": "not-an-address", "time_zone": "Mars/Olympus"})
     response = staff_client.post(SCHEDULE_URL, body, format="json")
     assert response.status_code == 400
     assert set(response.json()["attendee"]) == {"name", "email", "time_zone"}
@@ -225,11 +217,12 @@ def test_link_of_a_known_booking_does_not_ask_calcom(
     staff_client, calcom_server, calcom_settings, deliver_now, target
 ):
     # Known through its webhooks only: created as A, rescheduled to B.
+    deliver_now(booking_body("BOOKING_CREATED", uid="LINK-A", created=future(-5), start=future(30)))
     deliver_now(
-        booking_body("BOOKING_CREATED", uid="LINK-A", created=future(-5), start=future(30))
+        booking_body(
+            "BOOKING_RESCHEDULED", uid="LINK-B", created=future(-4), start=future(40), reschedule_uid="LINK-A"
+        )
     )
-    deliver_now(booking_body("BOOKING_RESCHEDULED", uid="LINK-B", created=future(-4),
-                             start=future(40), reschedule_uid="LINK-A"))
     meeting = Meeting.objects.get()
 
     for uid in ("LINK-A", "LINK-B"):
@@ -306,8 +299,7 @@ def test_webhook_delivered_before_the_schedule_answer_updates_the_same_meeting(
 ):
     """Cal.com may deliver BOOKING_CREATED before it answers the booking request."""
     target = Target.objects.create(email="jane@prospect.example")
-    user = grant(get_user_model().objects.create_user("staff", is_staff=True),
-                 *STAFF_API_PERMISSIONS)
+    user = grant(get_user_model().objects.create_user("staff", is_staff=True), *STAFF_API_PERMISSIONS)
     client = APIClient()
     client.force_authenticate(user=user)
     webhook_created = datetime.now(UTC).replace(microsecond=0)
@@ -362,7 +354,9 @@ def test_webhook_delivered_after_the_schedule_answer_updates_the_same_meeting(
     assert MeetingStatusChange.objects.filter(meeting=meeting).count() == 1
 
     cancelled = booking_body(
-        "BOOKING_CANCELLED", uid=booking["uid"], booking_id=booking["id"],
+        "BOOKING_CANCELLED",
+        uid=booking["uid"],
+        booking_id=booking["id"],
         created=created + timedelta(minutes=5),
     )
     assert deliver_now(cancelled).status_code == 200
@@ -379,8 +373,16 @@ def test_a_schedule_answer_never_moves_a_meeting_backwards(db, target):
         apply_calcom_event(event=parse_event(cancel))
     before = Meeting.objects.get()
     answer = CalComBooking(
-        uid="BACK", booking_id=before.cal_booking_id, status="accepted", title="Changed title",
-        start=future(99), end=future(100), attendees=(), hosts=(), location="", meeting_url="",
+        uid="BACK",
+        booking_id=before.cal_booking_id,
+        status="accepted",
+        title="Changed title",
+        start=future(99),
+        end=future(100),
+        attendees=(),
+        hosts=(),
+        location="",
+        meeting_url="",
         cancellation_reason="",
     )
 
@@ -400,8 +402,17 @@ def test_a_schedule_answer_never_moves_a_meeting_backwards(db, target):
 
 def _booking_answer(uid: str) -> CalComBooking:
     return CalComBooking(
-        uid=uid, booking_id=4242, status="accepted", title="From the API", start=future(30),
-        end=future(31), attendees=(), hosts=(), location="", meeting_url="", cancellation_reason="",
+        uid=uid,
+        booking_id=4242,
+        status="accepted",
+        title="From the API",
+        start=future(30),
+        end=future(31),
+        attendees=(),
+        hosts=(),
+        location="",
+        meeting_url="",
+        cancellation_reason="",
     )
 
 
@@ -410,9 +421,7 @@ def _booking_answer(uid: str) -> CalComBooking:
 def test_webhook_committing_first_while_the_api_inserts_gives_one_meeting():
     """The API's insert waits on the webhook's uncommitted meeting, then adopts it."""
     target = Target.objects.create(email="race@prospect.example")
-    webhook = parse_event(
-        booking_body("BOOKING_CREATED", uid="RACE1", created=future(-1), start=future(30))
-    )
+    webhook = parse_event(booking_body("BOOKING_CREATED", uid="RACE1", created=future(-1), start=future(30)))
     inserted, release = threading.Event(), threading.Event()
     results, errors = [], []
 
@@ -473,13 +482,18 @@ def test_api_committing_first_while_the_webhook_inserts_gives_one_meeting(webhoo
         from django.test import Client
 
         try:
-            raw = compact(
-                booking_body("BOOKING_CREATED", uid="RACE2", created=future(-1), start=future(30))
+            raw = compact(booking_body("BOOKING_CREATED", uid="RACE2", created=future(-1), start=future(30)))
+            answers.append(
+                Client()
+                .generic(
+                    "POST",
+                    WEBHOOK_URL,
+                    raw,
+                    content_type="application/json",
+                    HTTP_X_CAL_SIGNATURE_256=sign_body(body=raw, secret=webhook_secret),
+                )
+                .json()
             )
-            answers.append(Client().generic(
-                "POST", WEBHOOK_URL, raw, content_type="application/json",
-                HTTP_X_CAL_SIGNATURE_256=sign_body(body=raw, secret=webhook_secret),
-            ).json())
         except Exception as exc:
             errors.append(exc)
         finally:

@@ -1,6 +1,6 @@
 """The pure status mapping: the DESIGN.md table and the ordering rules, no database."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,17 +16,33 @@ from meetings.status_mapping import (
     plan_transition,
 )
 
-T0 = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 EARLIER, LATER = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
 
 
-def plan(trigger, *, status="scheduled", at=T0, last=T0 - timedelta(days=1), current=True,
-         reschedules=False, marks=(), no_show=(), payment="none"):
+def plan(
+    trigger,
+    *,
+    status="scheduled",
+    at=T0,
+    last=T0 - timedelta(days=1),
+    current=True,
+    reschedules=False,
+    marks=(),
+    no_show=(),
+    payment="none",
+):
     return plan_transition(
-        facts=EventFacts(trigger=trigger, occurred_at=at, reschedules_this_meeting=reschedules,
-                         no_show_marks=tuple(marks)),
-        state=MeetingState(status=status, last_event_at=last, uid_is_current=current,
-                           no_show_emails=frozenset(no_show), payment_status=payment),
+        facts=EventFacts(
+            trigger=trigger, occurred_at=at, reschedules_this_meeting=reschedules, no_show_marks=tuple(marks)
+        ),
+        state=MeetingState(
+            status=status,
+            last_event_at=last,
+            uid_is_current=current,
+            no_show_emails=frozenset(no_show),
+            payment_status=payment,
+        ),
     )
 
 
@@ -59,11 +75,16 @@ def test_status_table(trigger, before, after, cal_status, payment, hit):
 def test_no_show_marks_and_unmarks_toggle_no_show_and_completed():
     marked = plan("BOOKING_NO_SHOW_UPDATED", status="completed", marks=[("a@x.org", True)])
     assert marked.new_status == "no_show" and marked.no_show_emails == {"a@x.org"}
-    unmarked = plan("BOOKING_NO_SHOW_UPDATED", status="no_show", no_show={"a@x.org"},
-                    marks=[("a@x.org", False)])
+    unmarked = plan(
+        "BOOKING_NO_SHOW_UPDATED", status="no_show", no_show={"a@x.org"}, marks=[("a@x.org", False)]
+    )
     assert unmarked.new_status == "completed" and unmarked.no_show_emails == frozenset()
-    partly = plan("BOOKING_NO_SHOW_UPDATED", status="no_show", no_show={"a@x.org", "b@x.org"},
-                  marks=[("a@x.org", False)])
+    partly = plan(
+        "BOOKING_NO_SHOW_UPDATED",
+        status="no_show",
+        no_show={"a@x.org", "b@x.org"},
+        marks=[("a@x.org", False)],
+    )
     assert partly.new_status == "no_show" and partly.no_show_emails == {"b@x.org"}
 
 
@@ -114,8 +135,11 @@ def test_paid_after_cancel_records_payment_but_keeps_cancelled():
 
 
 def test_new_meeting_from_any_booking_trigger():
-    for trigger, expected in [("BOOKING_CANCELLED", "cancelled"), ("MEETING_ENDED", "completed"),
-                              ("BOOKING_PAID", "scheduled")]:
+    for trigger, expected in [
+        ("BOOKING_CANCELLED", "cancelled"),
+        ("MEETING_ENDED", "completed"),
+        ("BOOKING_PAID", "scheduled"),
+    ]:
         result = plan(trigger, status=None)
         assert result.new_status == expected and result.update_booking_details
 

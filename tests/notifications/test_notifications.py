@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from calcom.signatures import sign_body
 from meetings.models import Meeting, PaymentStatus, Target
 from notifications.channels import SLACK_RECIPIENT
 from notifications.content import format_amount
@@ -32,7 +33,6 @@ from tests.support.delivery import WEBHOOK_URL
 from tests.support.notification_servers import SlackServer, SmtpServer
 from webhooks.models import WebhookEvent, WebhookEventStatus
 from webhooks.reprocessing import reprocess_event
-from calcom.signatures import sign_body
 
 PAID_UID = "Hn4Tq8Wc2Zb7Rk5Lp1Xs9D"  # the BOOKING_PAID sample's booking
 ENDED_UID = "mVBk3uCc8wqXYh4oJ1vVEp"  # the MEETING_ENDED sample's booking
@@ -125,7 +125,10 @@ def test_booking_paid_emails_owner_and_configured_recipients_over_smtp(deliver, 
     assert meeting.payment_status == PaymentStatus.PAID and meeting.target == target
     notifications = rows(meeting)
     assert set(notifications) == {
-        ("email", OWNER_EMAIL), ("email", LEAD_EMAIL), ("slack", SLACK_RECIPIENT), ("log", "log")
+        ("email", OWNER_EMAIL),
+        ("email", LEAD_EMAIL),
+        ("slack", SLACK_RECIPIENT),
+        ("log", "log"),
     }
     for notification in notifications.values():
         assert notification.kind == "payment_received"
@@ -166,8 +169,9 @@ def test_booking_paid_posts_a_block_kit_message_to_slack(deliver, smtp, slack, t
     header, intro, facts, actions = post["blocks"]
     assert header["type"] == "header" and "Payment received" in header["text"]["text"]
     assert intro["text"]["type"] == "mrkdwn"
-    assert f"<{admin_url(meeting)}|Paid Consultation between Alex Rivera and Priya Shah>" in (
-        intro["text"]["text"]
+    assert (
+        f"<{admin_url(meeting)}|Paid Consultation between Alex Rivera and Priya Shah>"
+        in (intro["text"]["text"])
     )
     fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in facts["fields"]}
     assert fields["*Target*"] == "Priya Shah (Shah Analytics)"
@@ -181,9 +185,7 @@ def test_booking_paid_posts_a_block_kit_message_to_slack(deliver, smtp, slack, t
 
 
 @pytest.mark.django_db(transaction=True)
-def test_slack_fallback_text_escapes_booker_controlled_link_and_mention_syntax(
-    deliver, slack, hit_settings
-):
+def test_slack_fallback_text_escapes_booker_controlled_link_and_mention_syntax(deliver, slack, hit_settings):
     hit_settings.HIT_CHANNELS = ["slack"]
     body = paid_body()
     body["payload"]["title"] = "Call <https://evil.example|click here> & more"
@@ -231,9 +233,7 @@ def test_only_configured_triggers_notify(deliver, hit_settings, target):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_duplicate_booking_paid_and_forced_reprocess_notify_each_recipient_once(
-    deliver, smtp, slack, target
-):
+def test_duplicate_booking_paid_and_forced_reprocess_notify_each_recipient_once(deliver, smtp, slack, target):
     smtp.start()
 
     first = deliver(paid_body(created_at="2025-06-04T12:03:48.660Z")).json()
@@ -284,9 +284,7 @@ def test_smtp_down_leaves_meeting_updated_and_the_sweep_sends_when_due(deliver, 
     assert send_due_notifications().total == 0  # not due yet: backoff is respected
     assert smtp.messages == []
 
-    Notification.objects.filter(channel="email").update(
-        next_attempt_at=timezone.now() - timedelta(seconds=1)
-    )
+    Notification.objects.filter(channel="email").update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     out = io.StringIO()
     call_command("send_due_notifications", stdout=out)
 
@@ -338,9 +336,7 @@ def test_exhausted_attempts_mark_failed_and_staff_resend_from_the_admin(
     )
     client.force_login(resender)
     assert 'value="resend"' in client.get(changelist).content.decode()
-    page = client.post(
-        changelist, {"action": "resend", "_selected_action": [email_row.pk]}, follow=True
-    )
+    page = client.post(changelist, {"action": "resend", "_selected_action": [email_row.pk]}, follow=True)
 
     assert f"Notification #{email_row.pk}: sent." in page.content.decode()
     email_row.refresh_from_db()
@@ -348,9 +344,7 @@ def test_exhausted_attempts_mark_failed_and_staff_resend_from_the_admin(
     assert [rcpt for _, (rcpt,) in smtp.envelopes] == [OWNER_EMAIL]
 
     log_row = Notification.objects.get(channel="log")
-    page = client.post(
-        changelist, {"action": "resend", "_selected_action": [log_row.pk]}, follow=True
-    )
+    page = client.post(changelist, {"action": "resend", "_selected_action": [log_row.pk]}, follow=True)
     assert f"Notification #{log_row.pk} not resent: already sent." in page.content.decode()
 
 
@@ -403,13 +397,21 @@ def test_an_abandoned_claim_is_sent_by_the_sweep_and_a_live_one_is_left_alone(sm
     smtp.start()
     meeting = Meeting.objects.create(cal_event_id="claims-1", title="Intro", target=target)
     abandoned = Notification.objects.create(
-        meeting=meeting, kind="payment_received", channel="email", recipient="a@example.com",
-        status=NotificationStatus.SENDING, attempts=1,
+        meeting=meeting,
+        kind="payment_received",
+        channel="email",
+        recipient="a@example.com",
+        status=NotificationStatus.SENDING,
+        attempts=1,
         next_attempt_at=timezone.now() - timedelta(seconds=1),
     )
     live = Notification.objects.create(
-        meeting=meeting, kind="payment_received", channel="email", recipient="b@example.com",
-        status=NotificationStatus.SENDING, attempts=1,
+        meeting=meeting,
+        kind="payment_received",
+        channel="email",
+        recipient="b@example.com",
+        status=NotificationStatus.SENDING,
+        attempts=1,
         next_attempt_at=timezone.now() + timedelta(minutes=4),
     )
 
@@ -456,10 +458,17 @@ def test_concurrent_booking_paid_deliveries_notify_once(smtp, slack, webhook_sec
     bodies = [compact(paid_body(created_at=f"2025-06-04T12:03:4{i}.000Z")) for i in range(6)]
 
     def post(raw: bytes):
-        return lambda: Client().generic(
-            "POST", WEBHOOK_URL, raw, content_type="application/json",
-            HTTP_X_CAL_SIGNATURE_256=sign_body(body=raw, secret=webhook_secret),
-        ).status_code
+        return lambda: (
+            Client()
+            .generic(
+                "POST",
+                WEBHOOK_URL,
+                raw,
+                content_type="application/json",
+                HTTP_X_CAL_SIGNATURE_256=sign_body(body=raw, secret=webhook_secret),
+            )
+            .status_code
+        )
 
     codes = run_in_parallel([post(raw) for raw in bodies])
 
@@ -497,9 +506,7 @@ def test_recipients_follow_configuration(hit_settings, target):
     hit_settings.HIT_NOTIFY_EMAILS = ["Owner@Vani.example.com", LEAD_EMAIL, " "]
 
     # The owner listed again (other case) is one recipient; no Slack URL means no Slack.
-    assert hit_recipients(meeting=meeting) == [
-        ("email", OWNER_EMAIL), ("email", LEAD_EMAIL), ("log", "log")
-    ]
+    assert hit_recipients(meeting=meeting) == [("email", OWNER_EMAIL), ("email", LEAD_EMAIL), ("log", "log")]
 
     target.owner.is_active = False
     target.owner.save()
@@ -542,7 +549,10 @@ def test_settings_checks_catch_unknown_channels_and_triggers(settings):
 
     assert [(p.id, p.msg) for p in check_hit_settings()] == [
         ("notifications.E001", "HIT_CHANNELS names an unknown channel 'sms'"),
-        ("notifications.W001", "HIT_TRIGGERS names 'BOOKING_CREATED', which never produces a HIT notification"),
+        (
+            "notifications.W001",
+            "HIT_TRIGGERS names 'BOOKING_CREATED', which never produces a HIT notification",
+        ),
     ]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from calcom.samples import (
     PAYLOADS_DIR,
@@ -21,7 +21,7 @@ from calcom.samples import (
     new_sample_booking,
 )
 
-BASE_TIME = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)
+BASE_TIME = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 
 # Bytes as Cal.com's JSON.stringify emits them: compact, raw UTF-8.
 compact = encode_webhook_body
@@ -36,25 +36,36 @@ def load_payload(name: str) -> dict:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def at(minutes: int) -> datetime:
     return BASE_TIME + timedelta(minutes=minutes)
 
 
-def booking_body(trigger: str, *, uid: str, created: datetime | str, booking_id: int | None = None,
-                 start: datetime | None = None, reschedule_uid: str | None = None,
-                 attendee_email: str | None = None, attendee_name: str | None = None,
-                 **extra) -> dict:
+def booking_body(
+    trigger: str,
+    *,
+    uid: str,
+    created: datetime | str,
+    booking_id: int | None = None,
+    start: datetime | None = None,
+    reschedule_uid: str | None = None,
+    attendee_email: str | None = None,
+    attendee_name: str | None = None,
+    **extra,
+) -> dict:
     """An envelope body for a booking trigger, from the closest sample, with our own facts.
 
     `created` is the envelope's createdAt (a string is used as is); the booking id defaults to
     one derived from the uid, so one uid is one Cal.com booking within a test run."""
     sample = {
-        "BOOKING_REQUESTED": "BOOKING_REQUESTED", "BOOKING_RESCHEDULED": "BOOKING_RESCHEDULED",
-        "BOOKING_CANCELLED": "BOOKING_CANCELLED", "BOOKING_REJECTED": "BOOKING_REJECTED",
-        "BOOKING_PAID": "BOOKING_PAID", "BOOKING_PAYMENT_INITIATED": "BOOKING_PAYMENT_INITIATED",
+        "BOOKING_REQUESTED": "BOOKING_REQUESTED",
+        "BOOKING_RESCHEDULED": "BOOKING_RESCHEDULED",
+        "BOOKING_CANCELLED": "BOOKING_CANCELLED",
+        "BOOKING_REJECTED": "BOOKING_REJECTED",
+        "BOOKING_PAID": "BOOKING_PAID",
+        "BOOKING_PAYMENT_INITIATED": "BOOKING_PAYMENT_INITIATED",
     }.get(trigger, "BOOKING_CREATED")
     body = copy.deepcopy(load_payload(sample))
     body["triggerEvent"] = trigger

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from tests.support.bodies import at, booking_body, compact
-from webhooks.models import AttemptTrigger, SignatureResult, WebhookEvent
 from webhooks.ingest import record_delivery
+from webhooks.models import AttemptTrigger, SignatureResult, WebhookEvent
 from webhooks.processing import process_event
 
 EVENTS_URL = reverse("admin:webhooks_webhookevent_changelist")
@@ -17,11 +17,19 @@ DASHBOARD_URL = reverse("admin:webhooks_webhookevent_dashboard")
 PASSWORD = "pw-for-tests-123"
 
 
-def booking(trigger: str, *, uid: str, minutes: int, reschedule_uid: str = "",
-            email: str = "priya.shah@example.org", **extra) -> dict:
+def booking(
+    trigger: str,
+    *,
+    uid: str,
+    minutes: int,
+    reschedule_uid: str = "",
+    email: str = "priya.shah@example.org",
+    **extra,
+) -> dict:
     """A booking body created `minutes` after the base time (tests.support.bodies)."""
-    return booking_body(trigger, uid=uid, created=at(minutes), reschedule_uid=reschedule_uid,
-                        attendee_email=email, **extra)
+    return booking_body(
+        trigger, uid=uid, created=at(minutes), reschedule_uid=reschedule_uid, attendee_email=email, **extra
+    )
 
 
 def store(body, *, status: str | None = None, signature=SignatureResult.VALID, **fields) -> WebhookEvent:
@@ -29,8 +37,11 @@ def store(body, *, status: str | None = None, signature=SignatureResult.VALID, *
     then optionally give it the status it would have after a run."""
     raw = body if isinstance(body, bytes) else compact(body)
     event = record_delivery(
-        raw_body=raw, headers={"Content-Type": "application/json", "X-Cal-Signature-256": "abc"},
-        client_ip="3.121.45.10", content_type="application/json", signature_result=signature,
+        raw_body=raw,
+        headers={"Content-Type": "application/json", "X-Cal-Signature-256": "abc"},
+        client_ip="3.121.45.10",
+        content_type="application/json",
+        signature_result=signature,
     ).event
     if status or fields:
         WebhookEvent.objects.filter(pk=event.pk).update(**({"status": status} if status else {}), **fields)
@@ -55,8 +66,13 @@ def listed_ids(response) -> list[int]:
 
 
 def post_action(client, action: str, ids, *, query: str = "", select_across: bool = False, **extra):
-    data = {"action": action, ACTION_CHECKBOX_NAME: [str(i) for i in ids], "index": "0",
-            "select_across": "1" if select_across else "0", **extra}
+    data = {
+        "action": action,
+        ACTION_CHECKBOX_NAME: [str(i) for i in ids],
+        "index": "0",
+        "select_across": "1" if select_across else "0",
+        **extra,
+    }
     return client.post(EVENTS_URL + query, data)
 
 

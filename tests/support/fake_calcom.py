@@ -235,9 +235,7 @@ class FakeCalCom:
         """Add a route; checked before the built-in ones, so it can also override them."""
         self._routes.insert(0, Route(method.upper(), re.compile(pattern), handler, auth))
 
-    def fail_next(
-        self, count: int = 1, *, status: int = 503, retry_after: str | None = None
-    ) -> None:
+    def fail_next(self, count: int = 1, *, status: int = 503, retry_after: str | None = None) -> None:
         """Answer the next `count` requests (any path) with `status` instead of handling them."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         failure = v2_error(
@@ -338,9 +336,7 @@ class FakeCalCom:
     def _dispatch(self, request: StubRequest) -> StubResponse:
         if request.path.startswith("/v2/") and not self.v2_enabled:
             # What a Cal.com web app without the API v2 service answers: a plain 404 page.
-            return StubResponse(
-                404, text="<!DOCTYPE html><title>404: This page could not be found</title>"
-            )
+            return StubResponse(404, text="<!DOCTYPE html><title>404: This page could not be found</title>")
         if request.path.startswith("/v1/") and not self.v1_enabled:
             return v1_error(status=404, message="API v1 was shut down on April 8, 2026")
         allowed_methods = []
@@ -414,16 +410,12 @@ class FakeCalCom:
         problems = []
         if not 1 <= take <= 250:
             problems.append(
-                "take must not be greater than 250"
-                if take > 250
-                else "take must not be less than 1"
+                "take must not be greater than 250" if take > 250 else "take must not be less than 1"
             )
         if skip < 0:
             problems.append("skip must not be less than 0")
         if problems:
-            return v2_error(
-                status=400, code="BadRequestException", message=problems, path=request.path
-            )
+            return v2_error(status=400, code="BadRequestException", message=problems, path=request.path)
         rows = self._user_webhooks(user_id=request.user_id)
         page = rows[skip : skip + take]
         return StubResponse(200, {"status": "success", "data": [_v2_shape(row) for row in page]})
@@ -439,17 +431,14 @@ class FakeCalCom:
     def v2_create_webhook(self, request: StubRequest, match: re.Match) -> StubResponse:
         problems = _v2_validate(body=request.body, partial=False)
         if problems:
-            return v2_error(
-                status=400, code="BadRequestException", message=problems, path=request.path
-            )
+            return v2_error(status=400, code="BadRequestException", message=problems, path=request.path)
         body = request.body
         organization_only = [t for t in body["triggers"] if t in ORGANIZATION_ONLY_TRIGGERS]
         if organization_only:
             return v2_error(
                 status=400,
                 code="BadRequestException",
-                message=f"{organization_only[0]} trigger is only available for "
-                "organization webhooks",
+                message=f"{organization_only[0]} trigger is only available for organization webhooks",
                 path=request.path,
             )
         if any(
@@ -474,14 +463,11 @@ class FakeCalCom:
             return _v2_webhook_not_found(request=request, webhook_id=match["webhook_id"])
         problems = _v2_validate(body=request.body, partial=True)
         if problems:
-            return v2_error(
-                status=400, code="BadRequestException", message=problems, path=request.path
-            )
+            return v2_error(status=400, code="BadRequestException", message=problems, path=request.path)
         body = request.body
         new_url = body.get("subscriberUrl", row["subscriberUrl"])
         if new_url != row["subscriberUrl"] and any(
-            other["subscriberUrl"] == new_url
-            for other in self._user_webhooks(user_id=request.user_id)
+            other["subscriberUrl"] == new_url for other in self._user_webhooks(user_id=request.user_id)
         ):
             return _v2_duplicate(request=request)
         with self._lock:
@@ -531,9 +517,7 @@ class FakeCalCom:
             user_id=request.user_id,
             event_type_id=body.get("eventTypeId"),
         )
-        return StubResponse(
-            200, {"webhook": _v1_shape(row), "message": "Webhook created successfully"}
-        )
+        return StubResponse(200, {"webhook": _v1_shape(row), "message": "Webhook created successfully"})
 
     @route("PATCH", r"/v1/webhooks/(?P<webhook_id>[^/]+)", auth="v1")
     def v1_update_webhook(self, request: StubRequest, match: re.Match) -> StubResponse:
@@ -554,9 +538,7 @@ class FakeCalCom:
         with self._lock:
             for name, value in request.body.items():
                 if name in names:
-                    row[names[name]] = (
-                        list(dict.fromkeys(value)) if name == "eventTriggers" else value
-                    )
+                    row[names[name]] = list(dict.fromkeys(value)) if name == "eventTriggers" else value
         return StubResponse(200, {"webhook": _v1_shape(row)})
 
     @route("DELETE", r"/v1/webhooks/(?P<webhook_id>[^/]+)", auth="v1")
@@ -577,9 +559,7 @@ class FakeCalCom:
             return version_problem
         problems = _validate_booking(body=request.body)
         if problems:
-            return v2_error(
-                status=400, code="BadRequestException", message=problems, path=request.path
-            )
+            return v2_error(status=400, code="BadRequestException", message=problems, path=request.path)
         body = request.body
         length = self.event_types.get(body["eventTypeId"])
         if length is None:
@@ -592,7 +572,8 @@ class FakeCalCom:
         start = parse_datetime(body["start"])
         with self._lock:
             taken = any(
-                b["start"] == _booking_time(start) and b["eventTypeId"] == body["eventTypeId"]
+                b["start"] == _booking_time(start)
+                and b["eventTypeId"] == body["eventTypeId"]
                 and b["status"] != "cancelled"
                 for b in self.bookings.values()
             )
@@ -637,9 +618,7 @@ class FakeCalCom:
     def _user_webhooks(self, *, user_id: int | None) -> list[dict[str, Any]]:
         # /v2/webhooks is the user scope: event-type webhooks live under /v2/event-types/…
         return [
-            row
-            for row in self.webhooks.values()
-            if row["userId"] == user_id and row["eventTypeId"] is None
+            row for row in self.webhooks.values() if row["userId"] == user_id and row["eventTypeId"] is None
         ]
 
     def _owned_webhook(self, *, request: StubRequest, webhook_id: str) -> dict[str, Any] | None:

@@ -95,17 +95,29 @@ def live_gunicorn(*, database_url: str, connect_timeout: int = 2, **extra_env: s
     """gunicorn serving vani.wsgi as production runs it (the web process only stores and
     enqueues), on a free port. Yields the base URL."""
     port = free_port()
-    env = server_env(**{
-        "DATABASE_URL": database_url,
-        "DB_CONNECT_TIMEOUT": str(connect_timeout),
-        "CAL_COM_WEBHOOK_SECRET": TEST_SECRET,
-        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
-        "ENVIRONMENT": "development",
-        **extra_env,
-    })
+    env = server_env(
+        **{
+            "DATABASE_URL": database_url,
+            "DB_CONNECT_TIMEOUT": str(connect_timeout),
+            "CAL_COM_WEBHOOK_SECRET": TEST_SECRET,
+            "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+            "ENVIRONMENT": "development",
+            **extra_env,
+        }
+    )
     command = [
-        sys.executable, "-m", "gunicorn", "vani.wsgi", "--bind", f"127.0.0.1:{port}",
-        "--workers", "1", "--timeout", "60", "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "vani.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--timeout",
+        "60",
+        "--log-level",
+        "warning",
     ]
     with live_process(command, port=port, env=env) as (base, _server, _log):
         yield base
@@ -126,9 +138,9 @@ def post_signed(base: str, body: bytes) -> requests.Response:
 
 def start_worker(url: str, **settings_env: str) -> subprocess.Popen:
     """A real `db_worker` process on the database at `url` (`settings_env`: more environment)."""
-    env = server_env(**{
-        "DATABASE_URL": url, "TASKS_BACKEND": "django_tasks_db.DatabaseBackend", **settings_env
-    })
+    env = server_env(
+        **{"DATABASE_URL": url, "TASKS_BACKEND": "django_tasks_db.DatabaseBackend", **settings_env}
+    )
     return subprocess.Popen(
         [
             sys.executable,

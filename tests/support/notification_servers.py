@@ -19,7 +19,7 @@ class _CapturingHandler:
     def __init__(self, server: SmtpServer) -> None:
         self._server = server
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook name)
+    async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         with self._server.lock:
             self._server.messages.append(message)
@@ -70,7 +70,7 @@ class SlackServer:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server hook name)
+            def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with recorder.lock:

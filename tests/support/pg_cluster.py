@@ -22,9 +22,7 @@ def postgres_bin_dir() -> Path | None:
     """The newest installed server's bin directory (Debian: /usr/lib/postgresql/N/bin)."""
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda path: (
-            int(Path(path).parent.parent.name) if Path(path).parent.parent.name.isdigit() else 0
-        ),
+        key=lambda path: int(Path(path).parent.parent.name) if Path(path).parent.parent.name.isdigit() else 0,
     )
     if candidates:
         return Path(candidates[-1]).parent
@@ -92,9 +90,7 @@ class ThrowawayCluster:
 
     def destroy(self) -> None:
         try:
-            self._run(
-                "pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop", check=False
-            )
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop", check=False)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

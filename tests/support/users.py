@@ -5,7 +5,11 @@ from __future__ import annotations
 # What a staff member using the API day to day is granted (the API checks model permissions,
 # like the admin); reprocessing is left out so tests can show it is needed.
 STAFF_API_PERMISSIONS = (
-    "view_meeting", "add_meeting", "change_meeting", "view_target", "add_target",
+    "view_meeting",
+    "add_meeting",
+    "change_meeting",
+    "view_target",
+    "add_target",
     "view_webhookevent",
 )
 

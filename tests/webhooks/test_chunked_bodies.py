@@ -17,6 +17,7 @@ from tests.support.bodies import fresh_raw_body as sample_body
 from tests.support.delivery import TEST_SECRET
 from tests.support.delivery import WEBHOOK_URL as WEBHOOK
 from tests.support.live import REQUEST_TIMEOUT, live_gunicorn, migrate
+
 MAX_BODY = 4096
 
 
@@ -41,9 +42,7 @@ def post_chunked(base: str, body: bytes, *, signature: str | None) -> requests.R
     headers = {"Content-Type": "application/json"}
     if signature:
         headers["X-Cal-Signature-256"] = signature
-    response = requests.post(
-        base + WEBHOOK, data=in_chunks(body), headers=headers, timeout=REQUEST_TIMEOUT
-    )
+    response = requests.post(base + WEBHOOK, data=in_chunks(body), headers=headers, timeout=REQUEST_TIMEOUT)
     assert response.request.headers.get("Transfer-Encoding") == "chunked"
     assert "Content-Length" not in response.request.headers
     return response

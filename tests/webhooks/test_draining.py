@@ -17,8 +17,8 @@ from tests.support.bodies import fresh_booking_body as booking_body
 from tests.support.tasks import run_worker_until_idle
 from webhooks import draining
 from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
-from webhooks.recovery import recover_stuck_events
 from webhooks.processing import claim_received_batch, run_claimed
+from webhooks.recovery import recover_stuck_events
 
 DRAIN_TASK = "webhooks.draining.drain_webhook_events"
 
@@ -34,9 +34,7 @@ def delayed_drains(database_tasks, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_deliveries_of_one_moment_share_one_drain_task_committed_with_the_first(
-    deliver, delayed_drains
-):
+def test_deliveries_of_one_moment_share_one_drain_task_committed_with_the_first(deliver, delayed_drains):
     first = deliver(booking_body()).json()
     before = timezone.now()
     second = deliver(booking_body()).json()
@@ -117,9 +115,7 @@ def test_a_drain_claims_one_batch_oldest_first_and_queues_a_follow_up_when_it_wa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_booking_s_later_delivery_waits_until_its_earlier_one_is_applied(
-    deliver, database_tasks
-):
+def test_a_booking_s_later_delivery_waits_until_its_earlier_one_is_applied(deliver, database_tasks):
     first, second = booking_body(), booking_body()
     uid = first["payload"]["uid"]
     created = deliver(first).json()["event_id"]
@@ -139,9 +135,7 @@ def test_a_booking_s_later_delivery_waits_until_its_earlier_one_is_applied(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_reschedule_waits_for_the_earlier_deliveries_of_the_booking_it_moves(
-    deliver, database_tasks
-):
+def test_a_reschedule_waits_for_the_earlier_deliveries_of_the_booking_it_moves(deliver, database_tasks):
     old_uid = booking_body()["payload"]["uid"]
     paid = deliver(booking_body("BOOKING_PAID", uid=old_uid)).json()["event_id"]
     moved = deliver(booking_body("BOOKING_RESCHEDULED", reschedule_uid=old_uid)).json()["event_id"]
@@ -171,9 +165,7 @@ def test_a_drain_that_held_events_back_queues_a_follow_up_for_them(deliver, data
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(
-    deliver, database_tasks, monkeypatch
-):
+def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(deliver, database_tasks, monkeypatch):
     from meetings.services import apply as meeting_services
 
     real_apply = meeting_services.apply_calcom_event
@@ -200,9 +192,7 @@ def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_claimed_event_the_recovery_sweep_took_over_is_left_to_the_new_run(
-    deliver, database_tasks
-):
+def test_a_claimed_event_the_recovery_sweep_took_over_is_left_to_the_new_run(deliver, database_tasks):
     event_id = deliver(booking_body()).json()["event_id"]
     [claim] = claim_received_batch(limit=10)
     # The worker stalls past WEBHOOK_STUCK_AFTER_SECONDS; the sweep hands the event on.

@@ -14,12 +14,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from calcom.parsing import CalComEvent, UnusableBody, decode_body, parse_event
+from calcom.signatures import sign_body
 from calcom.triggers import DELIVERABLE_TRIGGERS
 from tests.support.delivery import TEST_SECRET, WEBHOOK_URL
-from calcom.parsing import CalComEvent, UnusableBody, decode_body, parse_event
 from webhooks.models import WebhookEvent, WebhookEventStatus
-from calcom.signatures import sign_body
-
 
 FUZZ = hypothesis_settings(
     max_examples=150,
@@ -28,9 +27,9 @@ FUZZ = hypothesis_settings(
 )
 
 # Text with the characters that break things: NUL, surrogate-free astral, RTL, whitespace.
-nasty_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40
-) | st.sampled_from(["", " ", "\x00", "null", "2025-06-12T14:00:00Z", "-1", "9" * 30, "é" * 300])
+nasty_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(
+    ["", " ", "\x00", "null", "2025-06-12T14:00:00Z", "-1", "9" * 30, "é" * 300]
+)
 scalars = (
     st.none()
     | st.booleans()
@@ -40,9 +39,7 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(nasty_text, children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(nasty_text, children, max_size=4),
     max_leaves=12,
 )
 BOOKING_KEYS = [

@@ -60,8 +60,18 @@ def recipe_gunicorn(*, database_url: str, workers: int = 2, **extra_env: str):
     base URL, the master process and its log lines (collected as they come)."""
     port = free_port()
     command = [
-        sys.executable, "-m", "gunicorn", "vani.wsgi", "-c", str(CONFIG),
-        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "info",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "vani.wsgi",
+        "-c",
+        str(CONFIG),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "info",
     ]
     env = {**base_env(), "DATABASE_URL": database_url, **extra_env}
     with live_process(command, port=port, env=env, stop_timeout=15) as (base, server, log):
@@ -75,9 +85,7 @@ def scrape(base: str) -> dict:
 
 
 def stored_events(base: str) -> float:
-    return sum(
-        value for (name, _), value in scrape(base).items() if name == "vani_webhook_events_24h"
-    )
+    return sum(value for (name, _), value in scrape(base).items() if name == "vani_webhook_events_24h")
 
 
 # --- Slow clients --------------------------------------------------------------------------------
@@ -145,9 +153,11 @@ def test_slow_body_clients_neither_stall_deliveries_nor_keep_their_threads(datab
 
 def test_missing_multiproc_dir_is_created(database_url, tmp_path):
     directory = tmp_path / "not" / "there"
-    with recipe_gunicorn(
-        database_url=database_url, PROMETHEUS_MULTIPROC_DIR=str(directory)
-    ) as (base, _server, _log):
+    with recipe_gunicorn(database_url=database_url, PROMETHEUS_MULTIPROC_DIR=str(directory)) as (
+        base,
+        _server,
+        _log,
+    ):
         assert post_signed(base, sample_body()).status_code == 200
         assert scrape(base)[COUNT_200] == 1
     # Processes outside gunicorn (manage.py, db_worker) import the metrics too.
@@ -173,16 +183,21 @@ def test_multiproc_dir_is_wiped_when_the_master_starts_and_only_then(database_ur
     subprocess.run(
         [sys.executable, "-c", stale],
         cwd=PROJECT_DIR,
-        env={**base_env(), "DJANGO_SETTINGS_MODULE": "vani.settings",
-             "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        env={
+            **base_env(),
+            "DJANGO_SETTINGS_MODULE": "vani.settings",
+            "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        },
         check=True,
         timeout=60,
     )
     assert list(directory.glob("*.db"))  # a previous run's five observations
     (directory / "README").write_text("not ours")
-    with recipe_gunicorn(
-        database_url=database_url, workers=2, PROMETHEUS_MULTIPROC_DIR=str(directory)
-    ) as (base, server, log):
+    with recipe_gunicorn(database_url=database_url, workers=2, PROMETHEUS_MULTIPROC_DIR=str(directory)) as (
+        base,
+        server,
+        log,
+    ):
         for _ in range(2):
             assert post_signed(base, sample_body()).status_code == 200
         assert scrape(base)[COUNT_200] == 2  # the stale five are gone

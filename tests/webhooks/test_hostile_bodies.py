@@ -15,6 +15,7 @@ from webhooks.models import WebhookEvent, WebhookEventStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
 def booking_created(**payload_fields) -> dict:
     body = load_payload("BOOKING_CREATED")
     body["payload"].update(payload_fields)
@@ -45,9 +46,7 @@ HOSTILE_BODIES = {
     "flat id superscript two": compact(meeting_ended(id="²")),
     "startTime year 1 at +23:59": compact(booking_created(startTime="0001-01-01T00:00:00+23:59")),
     "endTime year 9999 at -23:59": compact(booking_created(endTime="9999-12-31T23:59:59-23:59")),
-    "createdAt year 1 at +23:59": compact(
-        {**booking_created(), "createdAt": "0001-01-01T00:00:00+23:59"}
-    ),
+    "createdAt year 1 at +23:59": compact({**booking_created(), "createdAt": "0001-01-01T00:00:00+23:59"}),
     "flat startTime year 9999 at -23:59": compact(
         meeting_ended(startTime="9999-12-31T23:59:59-23:59", endTime="0001-01-01T00:00:00+23:59")
     ),

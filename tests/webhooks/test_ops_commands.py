@@ -11,18 +11,18 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from meetings.models import Meeting, MeetingStatusChange
-from calcom.samples import PAYLOADS_DIR
-from tests.support.bodies import fresh_booking_body as booking_body
-from tests.support.delivery import WEBHOOK_URL
 from calcom.parsing import decode_body, parse_event
-from webhooks.models import ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from calcom.samples import (
+    PAYLOADS_DIR,
     build_sample_webhook_body,
     encode_webhook_body,
     new_sample_booking,
 )
 from calcom.triggers import DELIVERABLE_TRIGGERS, FLAT_TRIGGERS
+from meetings.models import Meeting, MeetingStatusChange
+from tests.support.bodies import fresh_booking_body as booking_body
+from tests.support.delivery import WEBHOOK_URL
+from webhooks.models import ProcessingAttempt, WebhookEvent, WebhookEventStatus
 
 # Transactional: deliveries are processed on commit, as in production.
 in_database = pytest.mark.django_db(transaction=True)
@@ -122,9 +122,7 @@ def test_reprocess_refuses_an_empty_selection_and_bad_input():
 
 
 def aged(event_id: int, days: int) -> int:
-    WebhookEvent.objects.filter(pk=event_id).update(
-        received_at=timezone.now() - timedelta(days=days)
-    )
+    WebhookEvent.objects.filter(pk=event_id).update(received_at=timezone.now() - timedelta(days=days))
     return event_id
 
 

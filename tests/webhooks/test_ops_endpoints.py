@@ -119,9 +119,7 @@ def test_multiprocess_mode_sums_the_in_process_metrics_over_processes(tmp_path):
         "render_metrics; INGEST_SECONDS.labels(code='200').observe(0.01); "
         "sys.argv[1:] and sys.stdout.write(render_metrics()[0].decode())"
     )
-    subprocess.run(
-        [sys.executable, "-c", observe], cwd=PROJECT_DIR, env=env, check=True, timeout=60
-    )
+    subprocess.run([sys.executable, "-c", observe], cwd=PROJECT_DIR, env=env, check=True, timeout=60)
     # The second worker answers the scrape. Its database gauges need a database; this one has
     # none and says so.
     env["DATABASE_URL"] = "sqlite:///" + str(tmp_path / "missing" / "db.sqlite3")

@@ -116,9 +116,7 @@ def test_database_that_goes_silent_mid_session_gets_503_in_time_and_recovers_by_
     from webhooks.models import WebhookEvent
 
     params = connection.settings_dict
-    proxy = FreezableProxy(
-        upstream=(params.get("HOST") or "127.0.0.1", int(params.get("PORT") or 5432))
-    )
+    proxy = FreezableProxy(upstream=(params.get("HOST") or "127.0.0.1", int(params.get("PORT") or 5432)))
     through_proxy = database_url().replace(
         f"@{params.get('HOST') or '127.0.0.1'}:{params.get('PORT') or 5432}/",
         f"@127.0.0.1:{proxy.port}/",

@@ -19,8 +19,8 @@ from tests.support.db import a_backend_waits_for_a_lock, database_url
 from tests.support.live import start_worker, wait_until
 from tests.support.tasks import run_worker_until_idle
 from webhooks.models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
-from webhooks.recovery import recover_stuck_events
 from webhooks.processing import ProcessingMode, _claim
+from webhooks.recovery import recover_stuck_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,9 +36,7 @@ def queued_tasks() -> list[str]:
 
 
 def age_event(event_id: int, *, minutes: int) -> None:
-    WebhookEvent.objects.filter(pk=event_id).update(
-        received_at=timezone.now() - timedelta(minutes=minutes)
-    )
+    WebhookEvent.objects.filter(pk=event_id).update(received_at=timezone.now() - timedelta(minutes=minutes))
 
 
 def test_received_event_whose_enqueue_was_lost_is_enqueued_once(deliver, database_tasks):
@@ -62,9 +60,7 @@ def test_received_event_whose_enqueue_was_lost_is_enqueued_once(deliver, databas
     # The drain also claims the younger event its own lost drain left waiting.
     fresh_event = WebhookEvent.objects.get(pk=fresh)
     assert fresh_event.status == WebhookEventStatus.PROCESSED
-    assert list(fresh_event.processing_attempts.values_list("started_via", flat=True)) == [
-        "delivery"
-    ]
+    assert list(fresh_event.processing_attempts.values_list("started_via", flat=True)) == ["delivery"]
 
 
 def test_run_abandoned_by_a_dead_worker_is_taken_over(deliver, database_tasks):
@@ -144,9 +140,7 @@ def event_status(event_id: int) -> str:
 
 
 @pytest.mark.postgres
-def test_worker_killed_mid_processing_is_recovered_and_applied_exactly_once(
-    deliver, database_tasks
-):
+def test_worker_killed_mid_processing_is_recovered_and_applied_exactly_once(deliver, database_tasks):
     url = database_url()
     created_body = booking_body()
     uid = created_body["payload"]["uid"]
@@ -155,9 +149,7 @@ def test_worker_killed_mid_processing_is_recovered_and_applied_exactly_once(
     lock_holder = psycopg2.connect(url)
     try:
         created = deliver(created_body).json()["event_id"]
-        wait_until(
-            lambda: event_status(created) == "processed", what="BOOKING_CREATED is processed"
-        )
+        wait_until(lambda: event_status(created) == "processed", what="BOOKING_CREATED is processed")
         meeting = Meeting.objects.get(cal_event_id=uid)
 
         # Hold the meeting's row lock from another connection: the worker blocks mid-run,
@@ -181,9 +173,7 @@ def test_worker_killed_mid_processing_is_recovered_and_applied_exactly_once(
             recovered = recover_stuck_events(older_than=timedelta(0))
             time.sleep(0.1)
         assert recovered == 1
-        wait_until(
-            lambda: event_status(cancelled) == "processed", what="the new worker finishes it"
-        )
+        wait_until(lambda: event_status(cancelled) == "processed", what="the new worker finishes it")
     finally:
         lock_holder.close()
         for worker in workers:
@@ -257,9 +247,7 @@ def test_a_booking_s_stuck_events_are_recovered_in_arrival_order(
         ProcessingAttempt.objects.filter(event_id__in=stuck).update(
             started_at=timezone.now() - timedelta(minutes=10)
         )
-    WebhookEvent.objects.filter(pk__in=stuck).update(
-        received_at=timezone.now() - timedelta(minutes=10)
-    )
+    WebhookEvent.objects.filter(pk__in=stuck).update(received_at=timezone.now() - timedelta(minutes=10))
     if tasks == "inline":
         use_inline_tasks(settings)
 
@@ -279,8 +267,7 @@ def test_a_booking_s_stuck_events_are_recovered_in_arrival_order(
         (trigger, outcome, reason) for trigger, outcome, reason in booking_outcome(reference_uid)[3]
     ]
     last_runs = [
-        ProcessingAttempt.objects.filter(event_id=event_id).order_by("number").last()
-        for event_id in stuck
+        ProcessingAttempt.objects.filter(event_id=event_id).order_by("number").last() for event_id in stuck
     ]
     assert {(run.started_via, run.outcome) for run in last_runs} == {("recovery", "processed")}
     assert recover_stuck_events(older_than=timedelta(0)) == 0  # nothing left behind
@@ -301,8 +288,7 @@ def test_worker_killed_on_a_booking_s_delivery_is_recovered_with_the_later_ones_
         # The reference: the same deliveries, processed without a fault.
         done = [deliver(reference).json()["event_id"]]
         done += [
-            deliver(booking_body(trigger, uid=reference_uid)).json()["event_id"]
-            for trigger in AFTER_CREATED
+            deliver(booking_body(trigger, uid=reference_uid)).json()["event_id"] for trigger in AFTER_CREATED
         ]
         done.append(deliver(created_body).json()["event_id"])
         wait_until(
@@ -315,9 +301,7 @@ def test_worker_killed_on_a_booking_s_delivery_is_recovered_with_the_later_ones_
         # booking's later deliveries wait behind it.
         with lock_holder.cursor() as cursor:
             cursor.execute("SELECT id FROM meetings WHERE id = %s FOR UPDATE", [meeting.pk])
-        stuck = [
-            deliver(booking_body(trigger, uid=uid)).json()["event_id"] for trigger in AFTER_CREATED
-        ]
+        stuck = [deliver(booking_body(trigger, uid=uid)).json()["event_id"] for trigger in AFTER_CREATED]
         wait_until(lambda: event_status(stuck[0]) == "processing", what="the worker claims it")
         wait_until(a_backend_waits_for_a_lock, what="the worker blocks on the meeting lock")
 
@@ -330,9 +314,7 @@ def test_worker_killed_on_a_booking_s_delivery_is_recovered_with_the_later_ones_
         # The sweep as operations run it, until the dead worker's session has let go of the row
         # and its attempt is closed.
         deadline = time.monotonic() + 30
-        while not ProcessingAttempt.objects.filter(
-            event_id=stuck[0], number=1, outcome="failed"
-        ).exists():
+        while not ProcessingAttempt.objects.filter(event_id=stuck[0], number=1, outcome="failed").exists():
             assert time.monotonic() < deadline, "the sweep never took over the dead run"
             call_command("recover_webhook_events", "--older-than", "0", stdout=StringIO())
             time.sleep(0.1)

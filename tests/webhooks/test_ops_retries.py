@@ -88,9 +88,7 @@ def test_inline_failures_are_retried_by_the_sweep_with_backoff_then_dead(
     assert event.attempts == 1
     assert FAULT in event.last_error
     first = event.processing_attempts.get()
-    assert (
-        timedelta(seconds=15) <= event.next_attempt_at - first.finished_at <= timedelta(seconds=30)
-    )
+    assert timedelta(seconds=15) <= event.next_attempt_at - first.finished_at <= timedelta(seconds=30)
 
     # Not due yet: the sweep leaves it alone.
     assert recover_stuck_events(older_than=timedelta(minutes=5)) == 0
@@ -98,9 +96,7 @@ def test_inline_failures_are_retried_by_the_sweep_with_backoff_then_dead(
 
     for expected_attempts, window in ((2, (30, 60)), (3, None)):
         # Time passes: the retry is due, and the inline backend leaves retries to the sweep.
-        WebhookEvent.objects.filter(pk=event.pk).update(
-            next_attempt_at=timezone.now() - timedelta(seconds=1)
-        )
+        WebhookEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
         assert recover_stuck_events(older_than=timedelta(minutes=5)) == 1
         event.refresh_from_db()
         assert event.attempts == expected_attempts

@@ -21,7 +21,6 @@ from tests.support.live import PROJECT_DIR, free_port
 from webhooks.models import WebhookEvent, WebhookEventStatus
 from webhooks.views import client_ip
 
-
 # --- Client address --------------------------------------------------------------------------
 
 
@@ -67,9 +66,7 @@ def rate_limited_total() -> float:
 
 
 @pytest.mark.django_db
-def test_refused_deliveries_past_the_limit_are_answered_429_and_only_counted(
-    deliver, client, settings
-):
+def test_refused_deliveries_past_the_limit_are_answered_429_and_only_counted(deliver, client, settings):
     settings.WEBHOOK_REJECTED_LIMIT_PER_MINUTE = 3
     counted_before = rate_limited_total()
     codes = [deliver(booking_body(), signature="f" * 64).status_code for _ in range(12)]
@@ -172,9 +169,7 @@ def leaked(text: str) -> list[str]:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("signed", [True, False])
-def test_secrets_stay_out_of_stored_headers_logs_answers_and_admin(
-    deliver, admin_client, caplog, signed
-):
+def test_secrets_stay_out_of_stored_headers_logs_answers_and_admin(deliver, admin_client, caplog, signed):
     headers = {name.replace("-", "_"): value for name, value in LEAKABLE.items()}
     with caplog.at_level(logging.DEBUG):
         response = deliver(booking_body(), signature=None if signed else "0" * 64, **headers)
@@ -303,9 +298,7 @@ def test_proxy_https_header_is_believed_only_when_configured(client, settings):
         ("10.0.0.77", 302),  # any address of the trusted range
     ],
 )
-def test_proxy_https_header_is_believed_only_from_trusted_proxies(
-    client, settings, remote, expected_status
-):
+def test_proxy_https_header_is_believed_only_from_trusted_proxies(client, settings, remote, expected_status):
     settings.SECURE_SSL_REDIRECT = True
     settings.TRUSTED_PROXY_IPS = ["10.0.0.1", "10.0.0.64/26"]
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -407,7 +400,8 @@ def test_json_log_format_puts_the_fields_in_json_keys(deliver):
 def test_log_format_json_setting_configures_the_console():
     emit = (
         "import django, logging; django.setup(); from common.logfields import log_fields; "
-        "log_fields(logger=logging.getLogger('webhooks'), level=logging.WARNING, what='webhook probe', event_id=7, cause='two words')"
+        "log_fields(logger=logging.getLogger('webhooks'), level=logging.WARNING, "
+        "what='webhook probe', event_id=7, cause='two words')"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vani.settings", "LOG_FORMAT": "json"}
     result = subprocess.run(
@@ -432,7 +426,10 @@ def test_a_huge_declared_length_is_413_not_a_false_outage(client, webhook_secret
     past 64 bits, a 500)."""
     with caplog.at_level(logging.INFO):
         response = client.generic(
-            "POST", WEBHOOK_URL, b"{}", content_type="application/json",
+            "POST",
+            WEBHOOK_URL,
+            b"{}",
+            content_type="application/json",
             CONTENT_LENGTH=str(declared),
         )
     assert response.status_code == 413, response.content
@@ -502,8 +499,13 @@ def test_refused_headers_are_capped_with_a_marker(client, webhook_secret, settin
     settings.REJECTED_HEADERS_CAP_BYTES = 4096
     stuffing = {f"HTTP_X_JUNK_{index}": "j" * 8000 for index in range(100)}
     response = client.generic(
-        "POST", WEBHOOK_URL, b"{}", content_type="application/json",
-        HTTP_X_CAL_SIGNATURE_256="0" * 64, HTTP_USER_AGENT="curl/8", **stuffing,
+        "POST",
+        WEBHOOK_URL,
+        b"{}",
+        content_type="application/json",
+        HTTP_X_CAL_SIGNATURE_256="0" * 64,
+        HTTP_USER_AGENT="curl/8",
+        **stuffing,
     )
     assert response.status_code == 401
     headers = WebhookEvent.objects.get(pk=response.json()["event_id"]).headers
@@ -529,8 +531,11 @@ def test_signed_deliveries_keep_every_header(deliver, settings):
 
 def refuse_from(client, address: str) -> int:
     return client.post(
-        WEBHOOK_URL, booking_body(), content_type="application/json",
-        HTTP_X_CAL_SIGNATURE_256="0" * 64, REMOTE_ADDR=address,
+        WEBHOOK_URL,
+        booking_body(),
+        content_type="application/json",
+        HTTP_X_CAL_SIGNATURE_256="0" * 64,
+        REMOTE_ADDR=address,
     ).status_code
 
 

@@ -113,25 +113,21 @@ def test_triggers_can_be_overridden(registration_settings, calcom_server):
 
 
 def test_unknown_triggers_fail_before_any_request(registration_settings, calcom_server):
-    with pytest.raises(CommandError, match="unknown Cal.com trigger\\(s\\): BOOKING_NO_SHOW"):
+    with pytest.raises(CommandError, match=r"unknown Cal\.com trigger\(s\): BOOKING_NO_SHOW"):
         run("--triggers", "BOOKING_CREATED,BOOKING_NO_SHOW")
     assert calcom_server.requests == []
 
 
 def test_a_url_option_overrides_public_base_url(registration_settings, calcom_server):
     run("--url", "https://tunnel.example.org/api/webhooks/cal-com")
-    assert calcom_server.webhooks_for(
-        subscriber_url="https://tunnel.example.org/api/webhooks/cal-com"
-    )
+    assert calcom_server.webhooks_for(subscriber_url="https://tunnel.example.org/api/webhooks/cal-com")
     assert not calcom_server.webhooks_for(subscriber_url=OUR_URL)
 
 
 def test_finds_our_webhook_beyond_the_first_page(registration_settings, calcom_server):
     for number in range(300):
         calcom_server.add_webhook(subscriber_url=f"{OTHER_URL}/{number}")
-    ours = calcom_server.add_webhook(
-        subscriber_url=OUR_URL, triggers=["BOOKING_CREATED"], secret=DEV_SECRET
-    )
+    ours = calcom_server.add_webhook(subscriber_url=OUR_URL, triggers=["BOOKING_CREATED"], secret=DEV_SECRET)
     run()
     assert [r.query.get("skip") for r in calcom_server.requests if r.method == "GET"] == [
         "0",
@@ -143,9 +139,7 @@ def test_finds_our_webhook_beyond_the_first_page(registration_settings, calcom_s
     assert len(calcom_server.webhooks) == 301
 
 
-def test_a_conflict_on_create_updates_the_webhook_that_appeared(
-    registration_settings, calcom_server
-):
+def test_a_conflict_on_create_updates_the_webhook_that_appeared(registration_settings, calcom_server):
     # The first listing misses our webhook (it is created concurrently); Cal.com then says 409.
     listings = []
 
@@ -185,9 +179,7 @@ def test_5xx_then_success_is_retried(registration_settings, calcom_server):
 
 def test_list_shows_every_webhook_with_secrets_masked(registration_settings, calcom_server):
     calcom_server.add_webhook(subscriber_url=OTHER_URL, secret="zapier_secret_value")
-    calcom_server.add_webhook(
-        subscriber_url=OUR_URL, triggers=default_triggers(), secret=DEV_SECRET
-    )
+    calcom_server.add_webhook(subscriber_url=OUR_URL, triggers=default_triggers(), secret=DEV_SECRET)
     calcom_server.add_webhook(subscriber_url=OTHER_URL + "/unsigned", active=False)
     stdout, _ = run("--list")
     assert "3 webhook(s)" in stdout
@@ -351,7 +343,7 @@ def test_a_missing_key_is_a_command_error(registration_settings, calcom_server):
 
 def test_an_unreachable_api_is_a_command_error(registration_settings, calcom_unreachable_url):
     registration_settings.CAL_COM_API_URL = calcom_unreachable_url
-    with pytest.raises(CommandError, match="could not reach Cal.com .* connection refused"):
+    with pytest.raises(CommandError, match=r"could not reach Cal\.com .* connection refused"):
         run()
 
 
@@ -366,15 +358,13 @@ def test_a_calcom_validation_error_is_a_command_error(registration_settings, cal
             path=request.path,
         ),
     )
-    with pytest.raises(CommandError, match="HTTP 400.*Invalid subscriber URL"):
+    with pytest.raises(CommandError, match=r"HTTP 400.*Invalid subscriber URL"):
         run()
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     full_env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("CAL_COM_", "DATABASE_URL"))
+        key: value for key, value in os.environ.items() if not key.startswith(("CAL_COM_", "DATABASE_URL"))
     }
     full_env.update(
         {
@@ -395,9 +385,7 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_bad_key_from_the_shell_is_one_line_on_stderr_and_a_non_zero_exit(calcom_server):
-    result = _manage(
-        env={"CAL_COM_API_URL": calcom_server.url, "CAL_COM_API_KEY": "cal_live_shell_key_xyz"}
-    )
+    result = _manage(env={"CAL_COM_API_URL": calcom_server.url, "CAL_COM_API_KEY": "cal_live_shell_key_xyz"})
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("CommandError")]
@@ -435,18 +423,13 @@ def test_describe_not_registered(registration_settings, calcom_server):
 def test_describe_registered(registration_settings, calcom_server):
     run()
     count = len(default_triggers())
-    assert (
-        describe_registration()
-        == f"Cal.com webhook: registered (active, {count} triggers) at {OUR_URL}"
-    )
+    assert describe_registration() == f"Cal.com webhook: registered (active, {count} triggers) at {OUR_URL}"
 
 
 def test_describe_names_what_is_wrong_with_the_registration(registration_settings, calcom_server):
     calcom_server.add_webhook(subscriber_url=OUR_URL, triggers=["BOOKING_CREATED"], active=False)
     line = describe_registration()
-    assert line.startswith(
-        "Cal.com webhook: registered (INACTIVE, 1 triggers, missing BOOKING_REQUESTED"
-    )
+    assert line.startswith("Cal.com webhook: registered (INACTIVE, 1 triggers, missing BOOKING_REQUESTED")
 
 
 def test_describe_on_v1(registration_settings, calcom_server):

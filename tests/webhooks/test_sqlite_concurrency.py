@@ -22,9 +22,14 @@ SECRET = "whsec_sqlite_concurrency"
 @pytest.fixture
 def sqlite_server(tmp_path):
     db = tmp_path / "embedded.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "CAL_COM_WEBHOOK_SECRET": SECRET,
-           "TASKS_BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-           "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{db}",
+        "CAL_COM_WEBHOOK_SECRET": SECRET,
+        "TASKS_BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "WARNING",
+    }
     migrate(database_url=env["DATABASE_URL"], env=env)
     port = free_port()
     command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
@@ -34,10 +39,15 @@ def sqlite_server(tmp_path):
 
 def post(port: int, raw: bytes) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    connection.request("POST", WEBHOOK_URL, raw, {
-        "Content-Type": "application/json",
-        "X-Cal-Signature-256": sign_body(body=raw, secret=SECRET),
-    })
+    connection.request(
+        "POST",
+        WEBHOOK_URL,
+        raw,
+        {
+            "Content-Type": "application/json",
+            "X-Cal-Signature-256": sign_body(body=raw, secret=SECRET),
+        },
+    )
     status = connection.getresponse().status
     connection.close()
     return status
@@ -55,8 +65,9 @@ def test_parallel_deliveries_on_sqlite_are_all_stored_and_processed(sqlite_serve
         codes = list(pool.map(lambda raw: post(port, raw), bodies))
     assert codes == [200] * len(bodies)
     with sqlite3.connect(db) as connection:
-        statuses = dict(connection.execute(
-            "SELECT status, COUNT(*) FROM webhook_events GROUP BY status").fetchall())
+        statuses = dict(
+            connection.execute("SELECT status, COUNT(*) FROM webhook_events GROUP BY status").fetchall()
+        )
         meetings = connection.execute("SELECT COUNT(*) FROM meetings").fetchone()[0]
     assert statuses.get("processed", 0) + statuses.get("ignored", 0) == len(bodies), statuses
     assert meetings == 10

@@ -58,9 +58,7 @@ def test_a_uid_longer_than_its_column_is_ignored_once(deliver, database_tasks, f
     [("attendees", 0, "name"), ("title",), ("cancellationReason",), ("organizer", "name")],
     ids=lambda path: ".".join(map(str, path)),
 )
-def test_a_lone_surrogate_in_free_text_is_stored_as_the_replacement_character(
-    deliver, database_tasks, path
-):
+def test_a_lone_surrogate_in_free_text_is_stored_as_the_replacement_character(deliver, database_tasks, path):
     body = booking_body("BOOKING_CANCELLED")
     target = body["payload"]
     for key in path[:-1]:

@@ -5,8 +5,8 @@ import json
 import pytest
 from django.core import checks
 
-from meetings.models import Meeting
 from calcom.samples import PAYLOADS_DIR
+from meetings.models import Meeting
 from tests.support.bodies import compact, load_payload
 from tests.support.delivery import TEST_SECRET, WEBHOOK_URL
 from tests.support.signing import VECTOR_BODY, VECTOR_SECRET, VECTOR_SIGNATURE
@@ -68,11 +68,14 @@ def test_other_methods_are_405(client, method):
     assert getattr(client, method)(WEBHOOK_URL).status_code == 405
 
 
-@pytest.mark.parametrize("signature,cause", [
-    (None, "missing"),
-    ("0" * 64, "invalid"),
-    ("no-secret-provided", "no_secret_provided"),
-])
+@pytest.mark.parametrize(
+    "signature,cause",
+    [
+        (None, "missing"),
+        ("0" * 64, "invalid"),
+        ("no-secret-provided", "no_secret_provided"),
+    ],
+)
 def test_bad_signatures_are_401_and_recorded_as_rejected(deliver, signature, cause):
     kwargs = {"secret": None} if signature is None else {"signature": signature}
     response = deliver(load_payload("BOOKING_CREATED"), **kwargs)
@@ -99,13 +102,16 @@ def test_body_over_the_limit_is_413_and_stored_without_body(deliver, settings):
     assert event.body_size > 1000 and "limit" in event.status_reason
 
 
-@pytest.mark.parametrize("raw,content_type,problem", [
-    (b"{not json", "application/json", "not valid JSON"),
-    (b"false", "application/json", "false"),
-    (b'[{"triggerEvent":"BOOKING_CREATED"}]', "application/json", "list"),
-    (b"title=Hello&name=O%27Brien", "application/x-www-form-urlencoded", "form-encoded"),
-    (b'{"payload":{"uid":"x"}}', "application/json", "triggerEvent"),
-])
+@pytest.mark.parametrize(
+    "raw,content_type,problem",
+    [
+        (b"{not json", "application/json", "not valid JSON"),
+        (b"false", "application/json", "false"),
+        (b'[{"triggerEvent":"BOOKING_CREATED"}]', "application/json", "list"),
+        (b"title=Hello&name=O%27Brien", "application/x-www-form-urlencoded", "form-encoded"),
+        (b'{"payload":{"uid":"x"}}', "application/json", "triggerEvent"),
+    ],
+)
 def test_signed_but_unusable_bodies_are_400_and_ignored(deliver, raw, content_type, problem):
     response = deliver(raw, content_type=content_type)
     assert response.status_code == 400
@@ -128,8 +134,9 @@ def test_identical_body_is_a_duplicate_with_no_effect(deliver):
 
 
 def test_unknown_trigger_is_200_and_ignored(deliver):
-    response = deliver({"triggerEvent": "BOOKING_TELEPORTED", "createdAt": "2025-06-01T00:00:00Z",
-                        "payload": {"uid": "abc"}})
+    response = deliver(
+        {"triggerEvent": "BOOKING_TELEPORTED", "createdAt": "2025-06-01T00:00:00Z", "payload": {"uid": "abc"}}
+    )
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
     assert event.status == "ignored" and "unknown trigger" in event.status_reason
@@ -163,8 +170,9 @@ def test_processing_failure_is_stored_and_answered_200(deliver, monkeypatch):
 
 def test_no_secret_in_development_accepts_and_says_so(client, settings, caplog):
     settings.CAL_COM_WEBHOOK_SECRET = settings.CAL_COM_WEBHOOK_SECRET_PROD = ""
-    response = client.post(WEBHOOK_URL, compact(load_payload("BOOKING_CREATED")),
-                           content_type="application/json")
+    response = client.post(
+        WEBHOOK_URL, compact(load_payload("BOOKING_CREATED")), content_type="application/json"
+    )
     assert response.status_code == 200
     assert WebhookEvent.objects.get().signature_result == "unverified"
     assert "NOT VERIFIED" in caplog.text

@@ -16,7 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="same seed, same data")
         parser.add_argument("--batch-size", type=int, default=10_000, help="rows per insert")
         parser.add_argument(
-            "--sequential", action="store_true",
+            "--sequential",
+            action="store_true",
             help="write batches on this connection only (no overlap of generating and writing)",
         )
 
@@ -35,9 +36,11 @@ class Command(BaseCommand):
         except AlreadySeeded as exc:
             raise CommandError(f"{exc}; use another --seed or an empty database") from exc
         mix = ", ".join(f"{status} {count}" for status, count in sorted(summary.by_status.items()))
-        self.stdout.write(self.style.SUCCESS(
-            f"Seeded {summary.events} events ({mix}), {summary.meetings} meetings, "
-            f"{summary.booking_uids} booking uids, {summary.targets} targets, "
-            f"{summary.attempts} processing attempts, {summary.status_changes} status changes "
-            f"in {summary.seconds:.1f} s."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {summary.events} events ({mix}), {summary.meetings} meetings, "
+                f"{summary.booking_uids} booking uids, {summary.targets} targets, "
+                f"{summary.attempts} processing attempts, {summary.status_changes} status changes "
+                f"in {summary.seconds:.1f} s."
+            )
+        )

@@ -19,6 +19,5 @@ class Command(BaseCommand):
     def handle(self, *args, limit: int, **options):
         result = send_due_notifications(limit=limit)
         self.stdout.write(
-            f"sent={result.sent} retrying={result.retrying} failed={result.failed} "
-            f"skipped={result.skipped}"
+            f"sent={result.sent} retrying={result.retrying} failed={result.failed} skipped={result.skipped}"
         )

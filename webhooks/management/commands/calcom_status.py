@@ -40,9 +40,7 @@ class Command(BaseCommand):
             for name in ("CAL_COM_WEBHOOK_SECRET", "CAL_COM_WEBHOOK_SECRET_PROD")
             if getattr(settings, name)
         ]
-        counts = ", ".join(
-            f"{name} {count}" for name, count in status.events_24h_by_status.items() if count
-        )
+        counts = ", ".join(f"{name} {count}" for name, count in status.events_24h_by_status.items() if count)
         lines = [
             f"webhook URL:     {settings.PUBLIC_BASE_URL + settings.WEBHOOK_PATH}",
             "signing secret:  "

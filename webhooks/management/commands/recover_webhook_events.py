@@ -53,7 +53,5 @@ class Command(BaseCommand):
                 self.stderr.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} sweep failed: {exc}")
             else:
                 if count:
-                    self.stdout.write(
-                        f"{timezone.now():%Y-%m-%d %H:%M:%S} recovered {count} event(s)"
-                    )
+                    self.stdout.write(f"{timezone.now():%Y-%m-%d %H:%M:%S} recovered {count} event(s)")
             time.sleep(every)

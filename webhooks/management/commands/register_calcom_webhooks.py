@@ -54,9 +54,7 @@ class Command(BaseCommand):
         mode.add_argument(
             "--list", action="store_true", help="list every webhook on the account (secrets masked)"
         )
-        mode.add_argument(
-            "--delete", action="store_true", help="delete the webhook pointing at our URL"
-        )
+        mode.add_argument("--delete", action="store_true", help="delete the webhook pointing at our URL")
 
     def handle(self, *args, **options) -> None:
         try:
@@ -82,9 +80,7 @@ class Command(BaseCommand):
 
     # -- modes -----------------------------------------------------------------------------
 
-    def _register(
-        self, *, subscriber_url: str | None, raw_triggers: str | None, dry_run: bool
-    ) -> None:
+    def _register(self, *, subscriber_url: str | None, raw_triggers: str | None, dry_run: bool) -> None:
         triggers = parse_triggers(raw=raw_triggers) if raw_triggers is not None else None
         # Safety refusals happen here, before any request to Cal.com.
         desired, warnings = build_desired_webhook(subscriber_url=subscriber_url, triggers=triggers)
@@ -135,9 +131,7 @@ class Command(BaseCommand):
         webhook = outcome.webhook
         assert webhook is not None
         verb = "Created" if outcome.plan.action is PlanAction.CREATE else "Updated"
-        self.stdout.write(
-            self.style.SUCCESS(f"{verb} webhook {webhook.id} ({_summary(webhook=webhook)}).")
-        )
+        self.stdout.write(self.style.SUCCESS(f"{verb} webhook {webhook.id} ({_summary(webhook=webhook)})."))
 
     def _list(self, *, subscriber_url: str, show_trigger_names: bool) -> None:
         client = CalComClient.from_settings()
@@ -160,9 +154,7 @@ class Command(BaseCommand):
             )
             for hook in listing.webhooks
         ]
-        self._table(
-            headers=("ID", "SUBSCRIBER URL", "ACTIVE", "TRIGGERS", "SECRET", "OURS"), rows=rows
-        )
+        self._table(headers=("ID", "SUBSCRIBER URL", "ACTIVE", "TRIGGERS", "SECRET", "OURS"), rows=rows)
         if listing.api_version == "v1":
             self.stdout.write("API v1 does not report 'active' or secrets ('?' / 'n/a').")
 
@@ -174,9 +166,7 @@ class Command(BaseCommand):
             return
         verb = "Would delete" if dry_run else "Deleted"
         for hook in outcome.webhooks:
-            self.stdout.write(
-                self.style.SUCCESS(f"{verb} webhook {hook.id} ({hook.subscriber_url}).")
-            )
+            self.stdout.write(self.style.SUCCESS(f"{verb} webhook {hook.id} ({hook.subscriber_url})."))
         if dry_run:
             self.stdout.write("Dry run: nothing was written to Cal.com.")
 
@@ -186,11 +176,11 @@ class Command(BaseCommand):
         self.stderr.write(self.style.WARNING(f"warning: {message}"))
 
     def _table(self, *, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+        widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
         for line in (headers, *rows):
             self.stdout.write(
                 "  "
-                + "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)).rstrip()
+                + "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
             )
 
 

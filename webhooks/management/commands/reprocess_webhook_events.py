@@ -1,8 +1,7 @@
 """Replay stored webhook events selected by status, trigger, time range or id."""
 
 import re
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -29,7 +28,7 @@ def moment(text: str) -> datetime:
         parsed = datetime.combine(parse_date(text), datetime.min.time())
     if parsed is None:
         raise ValueError(f"not a date, datetime or age: {text!r}")
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt_timezone.utc)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 def comma_list(text: str) -> list[str]:
@@ -59,9 +58,7 @@ class Command(BaseCommand):
             type=comma_list,
             help="Cal.com trigger, repeatable or comma-separated (e.g. BOOKING_CANCELLED)",
         )
-        parser.add_argument(
-            "--since", type=moment, help="received at or after: ISO time or age (7d)"
-        )
+        parser.add_argument("--since", type=moment, help="received at or after: ISO time or age (7d)")
         parser.add_argument("--until", type=moment, help="received before: ISO time or age (1h)")
         parser.add_argument(
             "--ids", action="append", default=[], type=comma_list, help="event ids, comma-separated"
@@ -79,9 +76,7 @@ class Command(BaseCommand):
             help="show a progress bar even when stderr is not a terminal",
         )
 
-    def handle(
-        self, *args, status, trigger, since, until, ids, force, dry_run, progress, **options
-    ):
+    def handle(self, *args, status, trigger, since, until, ids, force, dry_run, progress, **options):
         statuses = [item for group in status for item in group]
         triggers = [item.upper() for group in trigger for item in group]
         try:
@@ -94,8 +89,7 @@ class Command(BaseCommand):
             raise CommandError(f"unknown status {', '.join(unknown)}; one of {known}")
         if not (statuses or triggers or since or until or event_ids):
             raise CommandError(
-                "select something: --status, --trigger, --since/--until or --ids "
-                "(e.g. --status failed,dead)"
+                "select something: --status, --trigger, --since/--until or --ids (e.g. --status failed,dead)"
             )
         if not statuses and not event_ids:
             statuses = [
@@ -136,9 +130,7 @@ class Command(BaseCommand):
                 via=AttemptTrigger.COMMAND,
                 on_event=lambda event_id, outcome: bar.update(1),
             )
-        self.stdout.write(
-            f"reprocessed {len(selected_ids)} event(s): {_counts(summary.outcomes)}"
-        )
+        self.stdout.write(f"reprocessed {len(selected_ids)} event(s): {_counts(summary.outcomes)}")
 
 
 def _counts(counts: dict[str, int]) -> str:
