@@ -10,9 +10,9 @@ from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
 
 from api.selectors import webhook_events_for_booking_uid
+from common.datetimes import storable_moment
 from meetings.models import Meeting, MeetingStatus, Target
 from meetings.selectors import meeting_ids_for_booking
-from vani.datetimes import storable_moment
 from webhooks.models import WebhookEvent, WebhookEventStatus
 
 

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
-from vani.datetimes import storable_moment
+from common.datetimes import storable_moment
 
 
 class _NullableLinksIn31Mixin:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
+from webhooks.models import REPROCESS_PERMISSION
+
 _VIEW = ["%(app_label)s.view_%(model_name)s"]
-REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"
 
 
 class ModelPermissions(DjangoModelPermissions):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from calcom.parsing import CalComEvent, UnusableBody, decode_body, parse_event
+from calcom.triggers import PING
 from meetings.status_mapping import KNOWN_TRIGGERS
 
 FORM_ENCODED = "application/x-www-form-urlencoded"
@@ -42,7 +43,7 @@ def classify_body(*, raw_body: bytes, content_type: str) -> ClassifiedBody:
         parsed = parse_event(decode_body(raw_body))
     except UnusableBody as exc:
         return ClassifiedBody(kind=BodyKind.UNUSABLE, reason=str(exc))
-    if parsed.trigger == "PING":
+    if parsed.trigger == PING:
         return ClassifiedBody(kind=BodyKind.PING, reason=PING_REASON, event=parsed)
     if parsed.trigger not in KNOWN_TRIGGERS:
         return ClassifiedBody(

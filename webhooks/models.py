@@ -5,6 +5,8 @@ from django.utils import timezone
 
 from calcom.signatures import SignatureResult
 
+REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"  # the permission in WebhookEvent.Meta
+
 
 class WebhookEventStatus(models.TextChoices):
     RECEIVED = "received", "Received"

@@ -7,10 +7,9 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import BadRequest, EmptyResultSet
 from django.http import HttpRequest
 
-from vani.datetimes import storable_moment
+from common.datetimes import storable_moment
 
 # Lets staff reprocess webhook events (one, a page, or a background job) and cancel jobs.
-REPROCESS_PERMISSION = "webhooks.reprocess_webhookevent"
 
 
 class BoundedChangeList(ChangeList):

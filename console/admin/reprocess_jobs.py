@@ -10,11 +10,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from console.admin.base import REPROCESS_PERMISSION, ReadOnlyModelAdmin
+from console.admin.base import ReadOnlyModelAdmin
 from console.filters import event_filter_url
 from console.widgets import JOB_COLOURS, badge
 from webhooks import selectors
-from webhooks.models import ReprocessJob
+from webhooks.models import REPROCESS_PERMISSION, ReprocessJob
 from webhooks.reprocessing import cancel_reprocess_job
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from console.admin.base import REPROCESS_PERMISSION, BoundedChangeList, ReadOnlyModelAdmin
+from console.admin.base import BoundedChangeList, ReadOnlyModelAdmin
 from console.dashboard import dashboard_view
 from console.filters import (
     ReceivedAtFilter,
@@ -40,7 +40,7 @@ from console.widgets import (
 )
 from webhooks import selectors
 from webhooks.ingest import mask_headers
-from webhooks.models import WebhookEvent, WebhookEventStatus
+from webhooks.models import REPROCESS_PERMISSION, WebhookEvent, WebhookEventStatus
 from webhooks.processing import NEVER_PROCESSED
 from webhooks.reprocessing import (
     BulkReprocessSummary,

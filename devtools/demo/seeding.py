@@ -25,6 +25,7 @@ from django.core.management.color import no_style
 from django.db import connection
 from django.utils import timezone
 
+from calcom.triggers import FLAT_TRIGGERS
 from devtools.demo.bodies import TEMPLATES, iso, iso_seconds
 from devtools.demo.catalogue import (
     CALCOM_IPS,
@@ -307,7 +308,7 @@ class _Seeder:
             end=iso_seconds(start + timedelta(minutes=facts["length"])),
         )
         body = (TEMPLATES[trigger] % values).encode("utf-8")
-        flat = trigger in ("MEETING_STARTED", "MEETING_ENDED")
+        flat = trigger in FLAT_TRIGGERS
         received_at = moment + timedelta(milliseconds=rng.randint(30, 400))
         status, reason = delivery_status(rng=rng, received_at=received_at, now=self.now)
         if status == "processed":
