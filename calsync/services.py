@@ -63,7 +63,7 @@ class SyncRequest:
 
 @dataclass(frozen=True)
 class MeetingChange:
-    """One booking's effect on its meeting, for the dry-run listing and the SyncChange row."""
+    """One booking's effect on its meeting (a SyncChange row), or a run's on one meeting."""
 
     booking_uid: str
     meeting_uid: str
@@ -71,8 +71,23 @@ class MeetingChange:
     fields: dict[str, tuple[str, str]]
 
     def describe(self) -> str:
+        """One line: the meeting's uid and each field old → new."""
+        if self.kind == SyncChangeKind.CREATED:
+            return f"{self.meeting_uid}: created, status {self.fields['status'][1]}"
         changes = ", ".join(f"{name} {old or '∅'} → {new or '∅'}" for name, (old, new) in self.fields.items())
-        return f"{self.meeting_uid}: {self.kind.label.lower()}" + (f": {changes}" if changes else "")
+        return f"{self.meeting_uid}: {changes}"
+
+    def then(self, later: MeetingChange) -> MeetingChange:
+        """This change followed by a later one to the same meeting, as one change."""
+        if self.kind == SyncChangeKind.CREATED:
+            fields = {"status": later.fields.get("status", self.fields["status"])}
+            return MeetingChange(self.booking_uid, later.meeting_uid, self.kind, fields)
+        fields = dict(self.fields)
+        for name, (old, new) in later.fields.items():
+            fields[name] = (fields[name][0] if name in fields else old, new)
+        fields = {name: values for name, values in fields.items() if values[0] != values[1]}
+        kind = later.kind if later.kind != SyncChangeKind.DETAILS else self.kind
+        return MeetingChange(self.booking_uid, later.meeting_uid, kind, fields)
 
 
 @dataclass
@@ -82,7 +97,8 @@ class SyncReport:
     unchanged: int = 0
     changed_meetings: set[int] = field(default_factory=set)
     created_meetings: set[int] = field(default_factory=set)
-    changes: list[MeetingChange] = field(default_factory=list)
+    # meeting id -> what the run changed on it (all its bookings together)
+    meeting_changes: dict[int, MeetingChange] = field(default_factory=dict)
     missing_uids: list[str] = field(default_factory=list)
     failed_uids: list[str] = field(default_factory=list)
     error: str = ""
@@ -150,7 +166,7 @@ def run_sync(
     if not request.dry_run:
         run = SyncRun.objects.create(kind=request.kind, via=via, started_at=now, read_from=request.since)
         report.run_id = run.pk
-    state = SyncState.objects.get_or_create(pk=1)[0]
+    state = SyncState.objects.filter(pk=1).first() or SyncState(pk=1)
     context = _Run(request=request, client=client, now=now, run=run, report=report, on_booking=on_booking)
     try:
         if context.client is None:
@@ -282,7 +298,8 @@ def _apply_events(
         else {"status": ("", meeting.status)},
     )
     report = context.report
-    report.changes.append(change)
+    earlier = report.meeting_changes.get(meeting.pk)
+    report.meeting_changes[meeting.pk] = earlier.then(change) if earlier else change
     (report.created_meetings if created else report.changed_meetings).add(meeting.pk)
     if context.run is not None:
         SyncChange.objects.create(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.support.bodies import iso
+from tests.support.bodies import iso, load_payload
 
 TITLE = "30 Min Meeting between Alex Rivera and Priya Shah"
 ORGANIZER = {
@@ -19,6 +19,8 @@ ORGANIZER = {
     "email": "alex@rivera-consulting.com",
     "username": "alexrivera",
 }
+# The video link of the BOOKING_CREATED sample body, so both views of a booking agree.
+VIDEO_URL = load_payload("BOOKING_CREATED")["payload"]["metadata"]["videoCallUrl"]
 ATTENDEES = (("Priya Shah", "priya.shah@example.org"), ("Tom Becker", "tom.becker@example.org"))
 
 
@@ -52,7 +54,7 @@ def api_booking(
         "duration": length_minutes,
         "eventTypeId": 1180342,
         "eventType": {"id": 1180342, "slug": "30min"},
-        "meetingUrl": f"https://app.cal.com/video/{uid}",
+        "meetingUrl": VIDEO_URL,
         "location": "integrations:daily",
         "absentHost": False,
         "createdAt": iso(created),

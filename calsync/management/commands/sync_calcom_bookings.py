@@ -121,7 +121,7 @@ class Command(BaseCommand):
             if bar is not None:
                 bar.close()
         if request.dry_run:
-            for change in report.changes:
+            for change in report.meeting_changes.values():
                 self.stdout.write(change.describe())
         suffix = " (dry run: nothing written)" if request.dry_run else ""
         self.stdout.write(f"{report.summary()}{suffix}")
