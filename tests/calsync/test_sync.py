@@ -316,7 +316,7 @@ def test_uid_syncs_only_those_bookings_and_names_an_unknown_one(calcom_server, n
     put(calcom_server, uid="U2", start=now + timedelta(days=1), created=now - timedelta(hours=2))
     put(calcom_server, uid="U3", start=now + timedelta(days=1), created=now - timedelta(hours=2))
 
-    with pytest.raises(CommandError, match="not found in Cal.com: MISSING"):
+    with pytest.raises(CommandError, match=r"not found in Cal\.com: MISSING"):
         call_command("sync_calcom_bookings", "--uid", "U1", "--uid", "MISSING", "--uid", "U3")
 
     assert set(Meeting.objects.values_list("cal_event_id", flat=True)) == {"U1", "U3"}
