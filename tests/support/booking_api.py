@@ -37,6 +37,7 @@ def api_booking(
     cancellation_reason: str | None = None,
     absent: bool = False,
     length_minutes: int = 30,
+    meeting_url: str = VIDEO_URL,
 ) -> dict[str, Any]:
     end = start + timedelta(minutes=length_minutes)
     return {
@@ -54,7 +55,7 @@ def api_booking(
         "duration": length_minutes,
         "eventTypeId": 1180342,
         "eventType": {"id": 1180342, "slug": "30min"},
-        "meetingUrl": VIDEO_URL,
+        "meetingUrl": meeting_url,
         "location": "integrations:daily",
         "absentHost": False,
         "createdAt": iso(created),

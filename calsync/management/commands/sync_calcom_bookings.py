@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
@@ -35,6 +38,20 @@ def since_moment(*, value: str, now: datetime) -> datetime:
             f"--since {value!r} is neither a duration (7d, 24h, 90m) nor an ISO date or date-time"
         )
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.UTC)
+
+
+@contextmanager
+def _quiet_retries(*, quiet: bool) -> Iterator[None]:
+    """The client logs each retry as a warning; a failed run says its cause in one line instead
+    (-v 2 shows the retries)."""
+    client_logger = logging.getLogger("calcom.api.client")
+    level = client_logger.level
+    if quiet:
+        client_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        client_logger.setLevel(level)
 
 
 class Command(BaseCommand):
@@ -71,6 +88,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, since, uid, dry_run, every, **options):
+        with _quiet_retries(quiet=options["verbosity"] < 2):
+            self._handle(since=since, uid=uid, dry_run=dry_run, every=every)
+
+    def _handle(self, *, since, uid, dry_run, every):
         try:
             moment = since_moment(value=since, now=timezone.now()) if since else None
         except ValueError as exc:
