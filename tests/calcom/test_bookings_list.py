@@ -8,8 +8,8 @@ import pytest
 
 from calcom.api.bookings import BOOKINGS_API_VERSION, BookingQuery, fetch_booking, list_bookings
 from calcom.api.client import CalComAuthError, CalComClient, CalComNotFoundError, CalComUnavailableError
-from tests.support.booking_api import api_booking
 from tests.support.bodies import at
+from tests.support.booking_api import api_booking
 
 
 def _client(server, *, key=None):

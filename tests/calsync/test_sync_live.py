@@ -27,7 +27,8 @@ RESCHEDULED_VIDEO = load_payload("BOOKING_RESCHEDULED")["payload"]["metadata"]["
 EMAILS = ["priya.shah@example.org", "tom.becker@example.org"]
 COMPARED = (
     "cal_event_id, cal_booking_id, status, cal_status, start_time, end_time, title, attendee_name, "
-    "attendee_email, organizer_name, organizer_email, location, video_url, cancellation_reason, no_show_emails"
+    "attendee_email, organizer_name, organizer_email, location, video_url, cancellation_reason, "
+    "no_show_emails"
 )
 
 

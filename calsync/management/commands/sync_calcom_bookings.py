@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
@@ -37,7 +37,7 @@ def since_moment(*, value: str, now: datetime) -> datetime:
         raise ValueError(
             f"--since {value!r} is neither a duration (7d, 24h, 90m) nor an ISO date or date-time"
         )
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.UTC)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
 @contextmanager
