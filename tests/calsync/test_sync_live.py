@@ -253,3 +253,57 @@ def test_errors_end_with_one_line_naming_the_cause_and_no_traceback(
     assert len(lines) == 1 and cause in lines[0] and len(lines[0]) < 400, result.stderr
     assert "Traceback" not in result.stderr
     assert "cal_live_wrong" not in result.stderr
+
+
+def test_a_terminal_gets_a_progress_bar_and_every_repeats(migrated_url, calcom_server):
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    now = timezone.now()
+    for n in range(3):
+        calcom_server.put_booking(
+            api_booking(
+                uid=f"T{n}", booking_id=n + 1, start=now + timedelta(days=1), created=now - timedelta(hours=1)
+            )
+        )
+    env = server_env(
+        DATABASE_URL=migrated_url, CAL_COM_API_URL=calcom_server.url, CAL_COM_API_KEY=calcom_server.api_key
+    )
+    leader, follower = pty.openpty()
+    # A terminal 120 columns wide (a fresh pty has none, and tqdm draws nothing in 0 columns).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "sync_calcom_bookings", "--every", "0.2", "--since", "1d"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while sum(line.startswith("read ") for line in lines) < 2 and time.monotonic() < deadline:
+            lines.append(process.stdout.readline())
+        terminal = b""
+        while b"3/3" not in terminal and time.monotonic() < deadline:  # what the terminal showed
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                terminal += os.read(leader, 65536)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        os.close(leader)
+    summaries = [line.strip() for line in lines if line.startswith("read ")]
+    assert summaries[:2] == [
+        "read 3 bookings, changed 0 meetings, created 3, unchanged 0",
+        "read 3 bookings, changed 0 meetings, created 0, unchanged 3",
+    ]
+    assert b"3/3" in terminal and b"booking" in terminal  # tqdm's bar on the terminal
