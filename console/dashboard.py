@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from console.calcom_sync import sync_card
 from console.filters import event_list_url
 from console.widgets import STATUS_COLOURS, format_age
 from webhooks import selectors
@@ -51,6 +52,7 @@ def dashboard_view(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Te
         "last_24h_url": event_list_url(received="24h"),
         "jobs_url": reverse("admin:webhooks_reprocessjob_changelist"),
         "active_jobs": selectors.active_reprocess_jobs()[:5],
+        **sync_card(now=now),
     }
     return TemplateResponse(request, "admin/webhooks/dashboard.html", context)
 

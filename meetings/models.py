@@ -115,8 +115,17 @@ class BookingUid(models.Model):
         return self.uid
 
 
+class ChangeSource(models.TextChoices):
+    """Where a change to a meeting came from."""
+
+    WEBHOOK = "webhook", "Webhook"
+    SYNC = "sync", "Cal.com sync"
+    STAFF = "staff", "Staff"
+
+
 class MeetingStatusChange(models.Model):
-    """Audit trail: every change of a meeting's status, and which webhook event caused it."""
+    """Audit trail: every change of a meeting's status, and what caused it (a webhook event, the
+    Cal.com sync, staff)."""
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="status_changes")
     from_status = models.CharField(max_length=20, blank=True, choices=MeetingStatus.choices)
@@ -128,6 +137,7 @@ class MeetingStatusChange(models.Model):
         on_delete=models.SET_NULL,
         related_name="status_changes",
     )
+    source = models.CharField(max_length=10, choices=ChangeSource.choices, default=ChangeSource.WEBHOOK)
     reason = models.CharField(max_length=500, blank=True)
     changed_at = models.DateTimeField(auto_now_add=True)
 

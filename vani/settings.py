@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "meetings",
     "webhooks",
     "notifications",
+    "calsync",
     "api",
     "console",
     "devtools",
@@ -157,6 +158,11 @@ CAL_COM_API_URL = env.str("CAL_COM_API_URL", default="https://api.cal.com").rstr
 CAL_COM_API_TIMEOUT = env.float("CAL_COM_API_TIMEOUT", default=10.0)
 CAL_COM_API_MAX_RETRIES = env.int("CAL_COM_API_MAX_RETRIES", default=3)
 CAL_COM_API_BACKOFF_SECONDS = env.float("CAL_COM_API_BACKOFF_SECONDS", default=0.5)
+# The Cal.com sync (calsync/, `sync_calcom_bookings`): how often it runs in production (0: not
+# run; the dashboard warns when no sync succeeded for twice this long), and how far back its
+# very first run reads bookings (later runs continue from where the last one stopped).
+CAL_COM_SYNC_INTERVAL_SECONDS = env.int("CAL_COM_SYNC_INTERVAL_SECONDS", default=0)
+CAL_COM_SYNC_FIRST_RUN_DAYS = env.int("CAL_COM_SYNC_FIRST_RUN_DAYS", default=30)
 
 # Largest webhook body we accept (bytes); larger ones are answered 413 and stored without body.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)

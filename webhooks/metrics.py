@@ -95,6 +95,38 @@ class DatabaseCollector:
             "Age of the oldest unfinished event (0 when there is none).",
             value=snapshot.oldest_unprocessed_age_seconds or 0.0,
         )
+        yield from _sync_metrics()
+
+
+def _sync_metrics():
+    """The Cal.com sync (calsync/): a sync that keeps changing meetings means lost deliveries."""
+    from calsync.models import SyncChangeKind
+    from calsync.selectors import sync_metrics
+
+    snapshot = sync_metrics(now=timezone.now())
+    yield GaugeMetricFamily(
+        "vani_calcom_sync_last_success_timestamp_seconds",
+        "Unix time the last successful Cal.com sync finished (0: never).",
+        value=snapshot.last_success_at.timestamp() if snapshot.last_success_at else 0.0,
+    )
+    yield GaugeMetricFamily(
+        "vani_calcom_sync_last_run_failed",
+        "1 if the last Cal.com sync failed.",
+        value=int(snapshot.last_run_failed),
+    )
+    yield GaugeMetricFamily(
+        "vani_calcom_sync_bookings_read_24h",
+        "Bookings the Cal.com sync read in the last 24 hours.",
+        value=snapshot.bookings_read_24h,
+    )
+    changed = GaugeMetricFamily(
+        "vani_calcom_sync_meetings_changed_24h",
+        "Meetings the Cal.com sync changed (healed) in the last 24 hours, by kind of change.",
+        labels=["kind"],
+    )
+    for kind in SyncChangeKind.values:
+        changed.add_metric([kind], snapshot.changed_24h_by_kind.get(kind, 0))
+    yield changed
 
 
 def render_metrics() -> tuple[bytes, str]:

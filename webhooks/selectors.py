@@ -18,6 +18,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from calsync.models import SyncChange
+from calsync.selectors import meeting_sync_changes
 from meetings.models import BookingUid, Meeting, MeetingStatusChange
 from meetings.selectors import meeting_ids_for_booking
 
@@ -248,10 +250,13 @@ class TimelineEntry:
     at: datetime
     event: WebhookEvent | None = None
     status_change: MeetingStatusChange | None = None
+    sync_change: SyncChange | None = None  # what the Cal.com sync healed
 
     @property
     def kind(self) -> str:
-        return "event" if self.event is not None else "status_change"
+        if self.event is not None:
+            return "event"
+        return "status_change" if self.status_change is not None else "sync_change"
 
 
 def meeting_timeline(*, meeting_id: int, limit: int = TIMELINE_LIMIT) -> list[TimelineEntry]:
@@ -280,8 +285,12 @@ def meeting_timeline(*, meeting_id: int, limit: int = TIMELINE_LIMIT) -> list[Ti
     changes = MeetingStatusChange.objects.filter(meeting_id=meeting_id).order_by("-changed_at", "-id")[:limit]
     entries = [TimelineEntry(at=event.received_at, event=event) for event in events]
     entries += [TimelineEntry(at=change.changed_at, status_change=change) for change in changes]
+    entries += [
+        TimelineEntry(at=change.created_at, sync_change=change)
+        for change in meeting_sync_changes(meeting_id=meeting_id, limit=limit)
+    ]
     # A status change is written while its event is processed, so it sorts right after it.
-    entries.sort(key=lambda entry: (entry.at, entry.kind == "status_change"))
+    entries.sort(key=lambda entry: (entry.at, entry.kind != "event"))
     return entries[-limit:]
 
 

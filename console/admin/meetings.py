@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth.models import Group, User
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from console.admin.base import BoundedChangeListMixin, VaniModelAdmin
+from console.calcom_sync import sync_from_calcom, sync_one_view
 from console.filters import event_list_url
 from console.widgets import (
     MEETING_STATUS_COLOURS,
@@ -97,6 +98,7 @@ class MeetingAdmin(VaniModelAdmin):
         "e-mail (exact), or a target's name or company."
     )
     autocomplete_fields = ("target",)
+    actions = (sync_from_calcom,)
     fieldsets = (
         (
             "Booking",
@@ -196,6 +198,16 @@ class MeetingAdmin(VaniModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        sync_url = path(
+            "<path:object_id>/sync/",
+            self.admin_site.admin_view(
+                lambda request, object_id: sync_one_view(request, object_id, model_admin=self)
+            ),
+            name="meetings_meeting_sync",
+        )
+        return [sync_url, *super().get_urls()]
 
     def get_search_results(self, request, queryset, search_term):
         return meeting_selectors.search_meetings(queryset=queryset, term=search_term), False

@@ -7,14 +7,21 @@ apply the transition `status_mapping` plans, booking details included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from meetings import status_mapping
-from meetings.models import BookingUid, Meeting, MeetingStatus, MeetingStatusChange, PaymentStatus
+from meetings.models import (
+    BookingUid,
+    ChangeSource,
+    Meeting,
+    MeetingStatus,
+    MeetingStatusChange,
+    PaymentStatus,
+)
 from meetings.selectors import lookup_booking, meetings_for_update, uid_owners
 from meetings.signals import meetings_merged
 
@@ -26,18 +33,31 @@ if TYPE_CHECKING:
 MAX_LOCK_ROUNDS = 5
 
 
+# Columns that are the meeting's bookkeeping rather than what Cal.com says about it.
+_BOOKKEEPING_COLUMNS = frozenset({"last_event_at"})
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     meeting: Meeting | None
     plan: status_mapping.Plan
     created: bool = False
+    # Field name -> (old, new) for every column of an existing meeting the event changed.
+    changes: dict[str, tuple[object, object]] = field(default_factory=dict)
 
 
-def apply_calcom_event(*, event: CalComEvent, source: models.Model | None = None) -> ApplyResult:
+def apply_calcom_event(
+    *,
+    event: CalComEvent,
+    source: models.Model | None = None,
+    origin: ChangeSource = ChangeSource.WEBHOOK,
+) -> ApplyResult:
     """Apply one parsed Cal.com event to its meeting. Call inside `transaction.atomic()`.
 
     `source` is the webhook event the body came from (a `webhooks.WebhookEvent`; typed loosely
     because the domain does not import the delivery pipeline); the status change records it.
+    `origin` says where the event came from: a webhook, or the Cal.com sync (which builds
+    events from the bookings API, meetings/booking_sync.py).
 
     The meeting row is locked (SELECT … FOR UPDATE) for the rest of the caller's transaction,
     so concurrent deliveries for one booking are applied one after another.
@@ -70,6 +90,7 @@ def apply_calcom_event(*, event: CalComEvent, source: models.Model | None = None
         )
 
     meeting = locked.meeting
+    changes: dict[str, tuple[object, object]] = {}
     if locked.created:
         # Inserted with the plan applied already: one INSERT, no UPDATE of the row just written.
         plan, previous_status = locked.plan, ""
@@ -89,17 +110,29 @@ def apply_calcom_event(*, event: CalComEvent, source: models.Model | None = None
             attendee_target_id=locked.attendee_target_id,
         )
         # Only the columns the event changed (and updated_at, as save() would): a full UPDATE
-        # converts and sends all thirty columns for the two or three an event touches.
-        meeting.save(update_fields=_changed_columns(meeting=meeting, before=before))
+        # converts and sends all thirty columns for the two or three an event touches. An event
+        # that changes nothing writes nothing.
+        changed = _changed_columns(meeting=meeting, before=before)
+        if changed:
+            meeting.save(update_fields=[*changed, "updated_at"])
+        changes = {
+            name: (
+                before[Meeting._meta.get_field(name).attname],
+                getattr(meeting, Meeting._meta.get_field(name).attname),
+            )
+            for name in changed
+            if name not in _BOOKKEEPING_COLUMNS
+        }
     if plan.new_status and plan.new_status != previous_status:
         MeetingStatusChange.objects.create(
             meeting=meeting,
             from_status=previous_status,
             to_status=plan.new_status,
             event=source,
+            source=origin,
             reason=_change_reason(event=event),
         )
-    return ApplyResult(meeting=meeting, plan=plan, created=locked.created)
+    return ApplyResult(meeting=meeting, plan=plan, created=locked.created, changes=changes)
 
 
 def _plan(
@@ -278,10 +311,9 @@ def _column_values(*, meeting: Meeting) -> dict[str, object]:
 
 
 def _changed_columns(*, meeting: Meeting, before: dict[str, object]) -> list[str]:
-    changed = [
+    return [
         field.name for field in _EVENT_COLUMNS if getattr(meeting, field.attname) != before[field.attname]
     ]
-    return [*changed, "updated_at"]
 
 
 def _apply_plan(

@@ -11,15 +11,20 @@ Webhooks: `/v2/webhooks` and `/v1/webhooks` (list, get, create, update, delete);
 seeds a row.
 
 Bookings (`cal-api-version: 2024-08-13` shapes: `start`/`end`, `attendees`, `hosts`, lower-case
-`status`): `POST /v2/bookings` and `GET /v2/bookings/{uid}`, with Nest-style errors for a missing
-or other version header, a body that fails validation, an unknown event type, or a slot already
-taken. `add_booking` seeds one made elsewhere (Cal.com's booking page); `before_answer` (a
-callable taking the stored booking) runs after a booking is stored and before the answer is
-sent: tests use it to deliver the booking's webhook first, as Cal.com can.
+`status`): `POST /v2/bookings`, `GET /v2/bookings/{uid}` and the list `GET /v2/bookings`
+(`afterUpdatedAt`, `afterStart`, `beforeEnd`, `status`, `sortUpdatedAt`, `take` ≤ 100, `skip`,
+and a `pagination` object with `hasNextPage`), with Nest-style errors for a missing or other
+version header, a body that fails validation, an unknown event type, or a slot already taken.
+`add_booking` seeds one made elsewhere (Cal.com's booking page), `put_booking` stores a booking
+exactly as given (tests write the true state of a booking story), `update_booking` changes one
+and moves its `updatedAt`; `before_answer` (a callable taking the stored booking) runs after a
+booking is stored and before the answer is sent: tests use it to deliver the booking's webhook
+first, as Cal.com can. `now` (a callable) is the server's clock for `status=past/upcoming`.
 
 Switches: `v2_enabled = False` makes every /v2 path answer 404 (self-hosted without API v2),
 `v1_enabled = False` does the same for /v1 (Cal.com's cloud since April 2026),
-`fail_next(count, status=..., retry_after=...)` makes the next requests fail, and
+`fail_next(count, status=..., retry_after=...)` makes the next requests fail,
+`failing_status = 503` (any status; None to stop) makes every request fail until switched off, and
 `response_delay_seconds` slows every answer down (timeouts).
 
 Extending: routes are a table of (method, path regex, handler, auth). Add one with
@@ -69,6 +74,7 @@ DEFAULT_API_KEY = "cal_test_0123456789abcdef"
 DEFAULT_USER_ID = 1234
 
 BOOKINGS_API_VERSION = "2024-08-13"
+MAX_BOOKINGS_TAKE = 100
 EVENT_TYPE_ID = 1180342
 HOST = {
     "id": 4821,
@@ -181,6 +187,8 @@ class FakeCalCom:
         self.v2_enabled = True
         self.v1_enabled = True
         self.response_delay_seconds = 0.0
+        self.failing_status: int | None = None
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._failures: list[StubResponse] = []
         self._lock = threading.Lock()
         self._routes: list[Route] = []
@@ -294,8 +302,12 @@ class FakeCalCom:
         attendee_email: str = "jane@prospect.example",
         status: str = "accepted",
         uid: str = "",
+        **fields: Any,
     ) -> dict[str, Any]:
-        """A booking made elsewhere (Cal.com's booking page): stored without a request."""
+        """A booking made elsewhere (Cal.com's booking page): stored without a request.
+
+        `fields` override the API's own fields by their API names (`updatedAt`,
+        `rescheduledFromUid`, …); datetimes are written the way the API writes them."""
         booking = self._booking(
             uid=uid or get_random_string(22),
             start=start,
@@ -304,8 +316,24 @@ class FakeCalCom:
             attendee={"name": attendee_name, "email": attendee_email, "timeZone": "Europe/London"},
             status=status,
         )
+        booking.update({name: _api_value(value) for name, value in fields.items()})
+        return self.put_booking(booking)
+
+    def put_booking(self, booking: dict[str, Any]) -> dict[str, Any]:
+        """Store a booking exactly as the API should show it (replacing one with its uid)."""
         with self._lock:
             self.bookings[booking["uid"]] = booking
+        return booking
+
+    def update_booking(
+        self, uid: str, *, updated_at: datetime | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Change a stored booking as Cal.com would: the fields (API names), and `updatedAt`
+        (now, or `updated_at`)."""
+        with self._lock:
+            booking = self.bookings[uid]
+            booking.update({name: _api_value(value) for name, value in fields.items()})
+            booking["updatedAt"] = _booking_time(updated_at or self.now())
         return booking
 
     def clear_log(self) -> None:
@@ -319,6 +347,13 @@ class FakeCalCom:
             time.sleep(self.response_delay_seconds)
         with self._lock:
             failure = self._failures.pop(0) if self._failures else None
+        if failure is None and self.failing_status is not None:
+            failure = v2_error(
+                status=self.failing_status,
+                code="InternalServerErrorException",
+                message="Internal server error",
+                path=request.path,
+            )
         response = failure or self._dispatch(request)
         with self._lock:
             self.requests.append(
@@ -597,6 +632,73 @@ class FakeCalCom:
             self.before_answer(booking)
         return StubResponse(201, {"status": "success", "data": booking})
 
+    @route("GET", r"/v2/bookings")
+    def v2_list_bookings(self, request: StubRequest, match: re.Match) -> StubResponse:
+        version_problem = _check_bookings_version(request=request)
+        if version_problem:
+            return version_problem
+        query = request.query
+        problems = []
+        try:
+            take = int(query.get("take", 100))
+            skip = int(query.get("skip", 0))
+        except ValueError:
+            take, skip = 0, 0
+            problems.append("take and skip must be integers")
+        if take > MAX_BOOKINGS_TAKE:
+            problems.append(f"take must not be greater than {MAX_BOOKINGS_TAKE}")
+        elif take < 1 and not problems:
+            problems.append("take must not be less than 1")
+        if skip < 0:
+            problems.append("skip must not be less than 0")
+        moments: dict[str, datetime] = {}
+        for name in ("afterUpdatedAt", "afterStart", "beforeEnd"):
+            if name in query:
+                moment = parse_datetime(query[name])
+                if moment is None:
+                    problems.append(f"{name} must be a valid ISO 8601 date string")
+                else:
+                    moments[name] = moment
+        statuses = [value for value in query.get("status", "").split(",") if value]
+        unknown = sorted(set(statuses) - _LIST_STATUSES)
+        if unknown:
+            problems.append(f"status must be one of: {', '.join(sorted(_LIST_STATUSES))}")
+        if query.get("sortUpdatedAt", "asc") not in ("asc", "desc"):
+            problems.append("sortUpdatedAt must be one of: asc, desc")
+        if problems:
+            return v2_error(status=400, code="BadRequestException", message=problems, path=request.path)
+        now = self.now()
+        with self._lock:
+            rows = [
+                booking
+                for booking in self.bookings.values()
+                if _matches(booking=booking, moments=moments, statuses=statuses, now=now)
+            ]
+        if "sortUpdatedAt" in query:
+            rows.sort(
+                key=lambda b: (parse_datetime(b["updatedAt"]), b["id"]),
+                reverse=query["sortUpdatedAt"] == "desc",
+            )
+        page = rows[skip : skip + take]
+        total_pages = -(-len(rows) // take)
+        return StubResponse(
+            200,
+            {
+                "status": "success",
+                "data": page,
+                "pagination": {
+                    "totalItems": len(rows),
+                    "remainingItems": max(len(rows) - skip - len(page), 0),
+                    "returnedItems": len(page),
+                    "itemsPerPage": take,
+                    "currentPage": skip // take + 1,
+                    "totalPages": total_pages,
+                    "hasNextPage": skip + len(page) < len(rows),
+                    "hasPreviousPage": skip > 0,
+                },
+            },
+        )
+
     @route("GET", r"/v2/bookings/(?P<uid>[^/]+)")
     def v2_get_booking(self, request: StubRequest, match: re.Match) -> StubResponse:
         version_problem = _check_bookings_version(request=request)
@@ -645,7 +747,7 @@ class FakeCalCom:
         attendee: dict[str, Any],
         status: str,
     ) -> dict[str, Any]:
-        now = _booking_time(datetime.now(UTC))
+        now = _booking_time(self.now())
         video = f"https://app.cal.com/video/{uid}"
         return {
             "id": 100_000 + len(self.bookings) + 1,
@@ -655,6 +757,8 @@ class FakeCalCom:
             "hosts": [HOST],
             "status": status,
             "cancellationReason": None,
+            "rescheduledFromUid": None,
+            "rescheduledToUid": None,
             "start": _booking_time(start),
             "end": _booking_time(start + timedelta(minutes=length)),
             "duration": length,
@@ -812,6 +916,38 @@ def _validate_booking(*, body: Any) -> list[str]:
 
 def _booking_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _api_value(value: Any) -> Any:
+    return _booking_time(value) if isinstance(value, datetime) else value
+
+
+_LIST_STATUSES = frozenset({"upcoming", "recurring", "past", "cancelled", "unconfirmed"})
+
+
+def _matches(
+    *, booking: dict[str, Any], moments: dict[str, datetime], statuses: list[str], now: datetime
+) -> bool:
+    """The list endpoint's filters: every moment filter inclusive, statuses OR-ed."""
+    start, end = parse_datetime(booking["start"]), parse_datetime(booking["end"])
+    updated = parse_datetime(booking["updatedAt"])
+    if "afterUpdatedAt" in moments and not (updated and updated >= moments["afterUpdatedAt"]):
+        return False
+    if "afterStart" in moments and not (start and start >= moments["afterStart"]):
+        return False
+    if "beforeEnd" in moments and not (end and end <= moments["beforeEnd"]):
+        return False
+    if not statuses:
+        return True
+    live = booking["status"] in ("accepted", "pending")
+    kinds = {
+        "upcoming": live and end is not None and end >= now,
+        "past": live and end is not None and end <= now,
+        "cancelled": booking["status"] in ("cancelled", "rejected"),
+        "unconfirmed": booking["status"] == "pending" and end is not None and end >= now,
+        "recurring": False,
+    }
+    return any(kinds[status] for status in statuses)
 
 
 # --- HTTP plumbing ------------------------------------------------------------------------------
