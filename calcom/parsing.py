@@ -233,7 +233,9 @@ def _no_show_marks(*, trigger: str, payload: dict[str, Any]) -> tuple[tuple[str,
     if trigger != GUESTS_NO_SHOW_TRIGGER:
         return ()
     if "guests" in payload:
-        emails = [_text(g.get("email") if isinstance(g, dict) else g).lower() for g in _list(payload["guests"])]
+        emails = [
+            _text(g.get("email") if isinstance(g, dict) else g).lower() for g in _list(payload["guests"])
+        ]
     else:
         attendees = [a for a in _list(payload.get("attendees")) if isinstance(a, dict)]
         joined = {

@@ -226,7 +226,9 @@ class MeetingAdmin(VaniModelAdmin):
         if not obj.host_no_show:
             return status
         # Cal Video saw the host miss the call; the status alone would not say so.
-        return format_html("{} {}", status, badge(label="Host no-show", colour="#b45309", css_class="host-no-show"))
+        return format_html(
+            "{} {}", status, badge(label="Host no-show", colour="#b45309", css_class="host-no-show")
+        )
 
     @admin.display(description="attendee")
     def attendee_column(self, obj: Meeting):
