@@ -4,10 +4,10 @@
 the unique constraint (meeting, kind, channel, recipient) makes every duplicate delivery,
 replay or concurrent run a no-op. The "meeting completed" HIT is written due after a grace
 period (HIT_MEETING_COMPLETED_DELAY), during which a no-show mark withdraws it
-(`withdraw_hit_notifications`); payment HITs are due at once. Sending happens after commit, one row at a time: a worker
-claims the row (status `sending`, under a row lock), talks to the mail server or Slack outside
-any transaction, then records the outcome. Failures are retried with exponential backoff and
-never reach the webhook processing. The send task is defined here, beside the function it runs.
+(`withdraw_hit_notifications`); payment HITs are due at once. Sending happens after commit,
+one row at a time: a worker claims the row (status `sending`, under a row lock), talks to the
+mail server or Slack outside any transaction, then records the outcome. Failures are retried
+with exponential backoff and never reach the webhook processing. The send task is defined here, beside the function it runs.
 """
 
 from __future__ import annotations
