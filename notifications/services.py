@@ -7,7 +7,8 @@ period (HIT_MEETING_COMPLETED_DELAY), during which a no-show mark withdraws it
 (`withdraw_hit_notifications`); payment HITs are due at once. Sending happens after commit,
 one row at a time: a worker claims the row (status `sending`, under a row lock), talks to the
 mail server or Slack outside any transaction, then records the outcome. Failures are retried
-with exponential backoff and never reach the webhook processing. The send task is defined here, beside the function it runs.
+with exponential backoff and never reach the webhook processing. The send task is defined
+here, beside the function it runs.
 """
 
 from __future__ import annotations
