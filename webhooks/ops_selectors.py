@@ -28,6 +28,7 @@ REJECTION_CAUSES = {
     SignatureResult.INVALID: "signature_invalid",
     SignatureResult.NOT_CHECKED: "too_large",
 }
+_CAUSE_BY_RESULT: dict[str, str] = {str(result): cause for result, cause in REJECTION_CAUSES.items()}
 
 
 def database_is_reachable() -> bool:
@@ -133,7 +134,8 @@ def refused_deliveries(*, since: datetime) -> list[RefusedCause]:
     )
     merged: dict[str, RefusedCause] = {}
     for row in rows:
-        cause = REJECTION_CAUSES.get(row["signature_result"], row["signature_result"])
+        signature_result: str = row["signature_result"]
+        cause = _CAUSE_BY_RESULT.get(signature_result, signature_result)
         explanation, fix = REFUSAL_EXPLANATIONS.get(cause, (cause, "see docs/production.md"))
         earlier = merged.get(cause)
         merged[cause] = RefusedCause(
