@@ -139,18 +139,20 @@ def withdraw_hit_notifications(*, meeting_id: int, kind: str, reason: str) -> li
 
     Rows waiting out their grace period (or a retry) become `withdrawn` with `reason` and are
     never sent. A row being sent right now or already sent cannot be taken back and is left as
-    it is. Runs inside the caller's transaction; the row lock orders it with a worker's claim.
+    it is. Usually runs inside the caller's transaction (the no-show change); the row lock orders
+    it with a worker's claim.
     """
     withdrawn: list[Notification] = []
-    rows = Notification.objects.select_for_update().filter(
-        meeting_id=meeting_id, kind=kind, status=NotificationStatus.PENDING
-    )
-    for notification in rows.order_by("id"):
-        notification.status = NotificationStatus.WITHDRAWN
-        notification.withdrawn_reason = reason[:500]
-        notification.next_attempt_at = None
-        notification.save(update_fields=["status", "withdrawn_reason", "next_attempt_at", "updated_at"])
-        withdrawn.append(notification)
+    with transaction.atomic():
+        rows = Notification.objects.select_for_update().filter(
+            meeting_id=meeting_id, kind=kind, status=NotificationStatus.PENDING
+        )
+        for notification in rows.order_by("id"):
+            notification.status = NotificationStatus.WITHDRAWN
+            notification.withdrawn_reason = reason[:500]
+            notification.next_attempt_at = None
+            notification.save(update_fields=["status", "withdrawn_reason", "next_attempt_at", "updated_at"])
+            withdrawn.append(notification)
     if withdrawn:
         logger.info(
             "HIT notifications %s withdrawn (meeting %s): %s",
