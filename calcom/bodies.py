@@ -95,6 +95,23 @@ def webhook_body(*, trigger: str, booking: SampleBooking, times: BodyTimes, rng:
     return body
 
 
+def meeting_envelope_body(*, flat_body: dict, created_at: str) -> dict:
+    """A flat MEETING_STARTED/ENDED body in the envelope the newer MeetingPayloadBuilder sends:
+    `{triggerEvent, createdAt, payload: <raw booking row>}`, the row keeping `id` and `user`
+    (no `bookingId`, no `organizer`)."""
+    row = {key: value for key, value in flat_body.items() if key != "triggerEvent"}
+    return {"triggerEvent": flat_body["triggerEvent"], "createdAt": created_at, "payload": row}
+
+
+# Handlebars' escapeExpression; Cal.com then turns `&quot;` back into `"` (sendPayload.ts).
+_HANDLEBARS_ESCAPE = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#x27;", "`": "&#x60;", "=": "&#x3D;"}
+
+
+def handlebars_escaped(text: str) -> str:
+    """`text` as a custom payload template delivers a `{{value}}`: HTML-escaped except `"`."""
+    return "".join(_HANDLEBARS_ESCAPE.get(char, char) for char in text)
+
+
 def _person(*, name: str, email: str, time_zone: str, utc_offset: int) -> dict:
     return {
         "name": name,
@@ -243,14 +260,26 @@ def _sample_payload(*, trigger: str, booking: SampleBooking, times: BodyTimes, r
             "bookingId": booking.booking_id,
         }
     if trigger in ("AFTER_HOSTS_CAL_VIDEO_NO_SHOW", "AFTER_GUESTS_CAL_VIDEO_NO_SHOW"):
+        # The tasker's no-show check (sendGenericWebhookPayload): the attendee rows as read
+        # before Cal.com marks them, the Daily participants, and who did not join.
         hosts = trigger == "AFTER_HOSTS_CAL_VIDEO_NO_SHOW"
+        row = {
+            "id": rng.randint(100_000, 999_999),
+            "email": booking.attendee_email,
+            "name": booking.attendee_name,
+            "timeZone": "Europe/London",
+            "phoneNumber": None,
+            "locale": "en",
+            "bookingId": booking.booking_id,
+            "noShow": False,
+        }
         payload = {
             "title": title,
             "bookingId": booking.booking_id,
             "bookingUid": booking.uid,
             "startTime": times.start_ms,
+            "attendees": [row],
             "endTime": times.end_ms,
-            "attendees": [{"email": booking.attendee_email, "name": booking.attendee_name, "noShow": False}],
             "participants": [],
             "eventType": {
                 "id": booking.event_type_id,
@@ -258,12 +287,24 @@ def _sample_payload(*, trigger: str, booking: SampleBooking, times: BodyTimes, r
                 "parentId": None,
                 "calVideoSettings": None,
             },
-            "message": f"{'Host' if hosts else 'Guests'} didn't join the call",
+            "webhook": {
+                "id": _uuid(rng=rng),
+                "subscriberUrl": "https://hooks.example.com/calcom/",
+                "appId": None,
+                "time": 5,
+                "timeUnit": "MINUTE",
+                "eventTriggers": ["AFTER_HOSTS_CAL_VIDEO_NO_SHOW", "AFTER_GUESTS_CAL_VIDEO_NO_SHOW"],
+                "payloadTemplate": None,
+            },
         }
         if hosts:
-            payload.update(hostEmail=booking.organizer_email, noShowHost=True)
+            payload.update(
+                hostEmail=booking.organizer_email,
+                noShowHost=True,
+                message=f"Host with email {booking.organizer_email} didn't join the call",
+            )
         else:
-            payload.update(guests=[booking.attendee_email])
+            payload.update(guests=[{**row, "noShow": True}], message="Guest didn't join the call")
         return payload
     if trigger in ("RECORDING_READY", "RECORDING_TRANSCRIPTION_GENERATED"):
         payload = {

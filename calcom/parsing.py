@@ -2,20 +2,28 @@
 
 Cal.com sends two shapes: the envelope
 `{triggerEvent, createdAt, payload}` and, for MEETING_STARTED/MEETING_ENDED, a flat body with
-the booking at the root (`id`, not `bookingId`). Every field is optional; dates come in every
-ISO-8601 form (`Z`, `+00:00`, `.000Z`) and are read by `calcom.dates`. Pure: no ORM.
+the booking at the root. MEETING_* may also come enveloped (the newer MeetingPayloadBuilder);
+in both shapes their booking is a raw booking row (`id` and `user`, not `bookingId` and
+`organizer`). Every field is optional; dates come in every ISO-8601 form (`Z`, `+00:00`,
+`.000Z`) and are read by `calcom.dates`. Text from a Handlebars payload template arrives
+HTML-escaped and is unescaped for display (`has_handlebars_escapes`). Pure: no ORM.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from calcom.dates import parse_datetime
-from calcom.triggers import FLAT_TRIGGERS
+from calcom.triggers import (
+    FLAT_TRIGGERS,
+    GUESTS_NO_SHOW_TRIGGER,
+    HOST_NO_SHOW_TRIGGER,
+    NO_SHOW_UPDATED_TRIGGER,
+)
 
 # JSON may escape half of a surrogate pair (`\ud83d`); no database driver can encode it.
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -23,6 +31,18 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 # Meeting.payment_amount is a 32-bit integer column.
 _PRICE_RANGE = range(-(2**31), 2**31)
+# Handlebars' escapeExpression, which a custom payload template applies to every `{{value}}`;
+# Cal.com's sendPayload.ts turns only `&quot;` back. `&amp;` last, so `&amp;lt;` stays `&lt;`.
+_HANDLEBARS_ESCAPES = (
+    ("&quot;", '"'),
+    ("&#x27;", "'"),
+    ("&#x60;", "`"),
+    ("&#x3D;", "="),
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+    ("&amp;", "&"),
+)
+_HANDLEBARS_ENTITY = re.compile(rb"&(?:#x27|#x60|#x3D|lt|gt|amp);")
 
 
 class UnusableBody(ValueError):
@@ -58,6 +78,9 @@ class CalComEvent:
     price: int | None = None
     currency: str = ""
     no_show_marks: tuple[tuple[str, bool], ...] = ()
+    # AFTER_HOSTS_CAL_VIDEO_NO_SHOW: the host did not join the Cal Video call (and who it was).
+    host_no_show: bool = False
+    host_email: str = ""
     recording_url: str = ""
     transcript_urls: tuple[str, ...] = ()
     is_flat: bool = False
@@ -67,10 +90,9 @@ class CalComEvent:
 
     @property
     def occurred_at(self) -> datetime | None:
-        """When the event happened, for ordering. Flat MEETING_* bodies carry only the booking's
-        own createdAt, so their moment is the scheduled start/end they fire at."""
-        if self.created_at is not None and not self.is_flat:
-            return self.created_at
+        """When the event happened, for ordering. MEETING_* bodies are built when the booking is
+        confirmed and sent unchanged by Cal.com's cron (scheduleTrigger.ts), so neither shape
+        carries the moment they fire at: that is the scheduled start/end."""
         if self.trigger == "MEETING_ENDED":
             return self.end_time or self.created_at
         if self.trigger == "MEETING_STARTED":
@@ -106,8 +128,26 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     return root
 
 
-def parse_event(root: dict[str, Any]) -> CalComEvent:
-    """Normalise a decoded body (from `decode_body`) into a CalComEvent."""
+def has_handlebars_escapes(raw: bytes) -> bool:
+    """Whether a body carries the HTML entities a Handlebars payload template writes.
+
+    Cal.com's default body is `JSON.stringify` output, which never escapes `'`, `&`, `<` or `>`;
+    these entities mean an operator added a custom template in Cal.com's UI.
+    """
+    return _HANDLEBARS_ENTITY.search(raw) is not None
+
+
+def parse_event(root: dict[str, Any], *, handlebars_escaped: bool = False) -> CalComEvent:
+    """Normalise a decoded body (from `decode_body`) into a CalComEvent.
+
+    `handlebars_escaped` (see `has_handlebars_escapes`): the body came through a custom payload
+    template, so its text fields are unescaped for display.
+    """
+    event = _parse_event(root)
+    return _unescaped(event) if handlebars_escaped else event
+
+
+def _parse_event(root: dict[str, Any]) -> CalComEvent:
     trigger = _text(root["triggerEvent"])
     payload = root.get("payload")
     is_flat = trigger in FLAT_TRIGGERS and not isinstance(payload, dict)
@@ -117,6 +157,8 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
     else:
         booking = payload if isinstance(payload, dict) else {}
         created_at = parse_datetime(root.get("createdAt"))
+    # MEETING_* carry a raw booking row, flat or enveloped (MeetingPayloadBuilder).
+    is_booking_row = trigger in FLAT_TRIGGERS
 
     attendees = tuple(
         Attendee(email=_text(a.get("email")).lower(), name=_text(a.get("name")))
@@ -124,12 +166,14 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
         if isinstance(a, dict) and _text(a.get("email"))
     )
     organizer: dict[str, Any] = booking["organizer"] if isinstance(booking.get("organizer"), dict) else {}
-    if is_flat and not organizer and isinstance(booking.get("user"), dict):
+    if is_booking_row and not organizer and isinstance(booking.get("user"), dict):
         organizer = booking["user"]
     if not attendees and isinstance(booking.get("responses"), dict):
         attendees = _attendee_from_responses(booking["responses"])
 
-    booking_id = _int(booking.get("id") if is_flat else booking.get("bookingId"))
+    booking_id = _int(booking.get("bookingId"))
+    if booking_id is None and is_booking_row:
+        booking_id = _int(booking.get("id"))
     uid = _text(booking.get("uid")) or _text(booking.get("bookingUid"))
     recording_url, transcript_urls = _recording_links(booking)
     notes = []
@@ -162,18 +206,76 @@ def parse_event(root: dict[str, Any]) -> CalComEvent:
         payment_id=_text(booking.get("paymentId"))[:100],
         price=price,
         currency=_text(booking.get("currency")).upper()[:10],
-        no_show_marks=tuple(
-            (_text(a.get("email")).lower(), a.get("noShow") is True)
-            for a in _list(booking.get("attendees"))
-            if isinstance(a, dict) and _text(a.get("email")) and isinstance(a.get("noShow"), bool)
-        )
-        if trigger == "BOOKING_NO_SHOW_UPDATED"
-        else (),
+        no_show_marks=_no_show_marks(trigger=trigger, payload=booking),
+        host_no_show=trigger == HOST_NO_SHOW_TRIGGER and booking.get("noShowHost") is not False,
+        host_email=_text(booking.get("hostEmail")).lower()[:254] if trigger == HOST_NO_SHOW_TRIGGER else "",
         recording_url=recording_url[:2000],
         transcript_urls=transcript_urls,
         is_flat=is_flat,
         notes=tuple(notes),
     )
+
+
+def _no_show_marks(*, trigger: str, payload: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
+    """(lower-cased e-mail, marked) pairs a no-show trigger sets.
+
+    BOOKING_NO_SHOW_UPDATED lists the attendees the host marked or unmarked. Cal Video's
+    AFTER_GUESTS_CAL_VIDEO_NO_SHOW names the guests who did not join in `guests` (rows or
+    e-mails); its `attendees` are read before Cal.com marks them, so without `guests` they count
+    when flagged `noShow` or absent from the call's `participants`.
+    """
+    if trigger == NO_SHOW_UPDATED_TRIGGER:
+        return tuple(
+            (_text(a.get("email")).lower(), a.get("noShow") is True)
+            for a in _list(payload.get("attendees"))
+            if isinstance(a, dict) and _text(a.get("email")) and isinstance(a.get("noShow"), bool)
+        )
+    if trigger != GUESTS_NO_SHOW_TRIGGER:
+        return ()
+    if "guests" in payload:
+        emails = [
+            _text(g.get("email") if isinstance(g, dict) else g).lower() for g in _list(payload["guests"])
+        ]
+    else:
+        attendees = [a for a in _list(payload.get("attendees")) if isinstance(a, dict)]
+        joined = {
+            _text(p.get("email")).lower() for p in _list(payload.get("participants")) if isinstance(p, dict)
+        }
+        emails = [_text(a.get("email")).lower() for a in attendees if a.get("noShow") is True]
+        emails = emails or [
+            email for email in (_text(a.get("email")).lower() for a in attendees) if email not in joined
+        ]
+    return tuple((email[:254], True) for email in dict.fromkeys(emails) if email)
+
+
+def _unescaped(event: CalComEvent) -> CalComEvent:
+    """The event with its text fields unescaped (Handlebars template output)."""
+    return replace(
+        event,
+        title=unescape_handlebars(event.title),
+        attendees=tuple(
+            Attendee(email=unescape_handlebars(a.email), name=unescape_handlebars(a.name))
+            for a in event.attendees
+        ),
+        organizer_name=unescape_handlebars(event.organizer_name),
+        organizer_email=unescape_handlebars(event.organizer_email),
+        location=unescape_handlebars(event.location),
+        video_url=unescape_handlebars(event.video_url),
+        cancellation_reason=unescape_handlebars(event.cancellation_reason),
+        recording_url=unescape_handlebars(event.recording_url),
+        transcript_urls=tuple(unescape_handlebars(url) for url in event.transcript_urls),
+        no_show_marks=tuple((unescape_handlebars(email), mark) for email, mark in event.no_show_marks),
+        host_email=unescape_handlebars(event.host_email),
+    )
+
+
+def unescape_handlebars(text: str) -> str:
+    """Undo Handlebars' escapeExpression (what a custom template does to each value)."""
+    if "&" not in text:
+        return text
+    for entity, char in _HANDLEBARS_ESCAPES:
+        text = text.replace(entity, char)
+    return text
 
 
 def _text(value: Any) -> str:

@@ -47,3 +47,11 @@ PING = "PING"
 DELIVERABLE_TRIGGERS: tuple[str, ...] = (*CALCOM_TRIGGER_EVENTS, PING)
 # Sent flat, with the booking at the body's root instead of in `payload` (Cal.com's meeting cron).
 FLAT_TRIGGERS = frozenset({"MEETING_STARTED", "MEETING_ENDED"})
+# A host marks (or unmarks) attendees as no-show on Cal.com's /bookings/past page.
+NO_SHOW_UPDATED_TRIGGER = "BOOKING_NO_SHOW_UPDATED"
+# Cal Video's automatic no-show detection. Each fires the webhook's `time`/`timeUnit` after the
+# booking's start, a delay set in Cal.com's webhook form only (the v2 API has no field for it).
+# Afterwards Cal.com marks the guests `noShow` (or the booking `noShowHost`) in its own database;
+# no BOOKING_NO_SHOW_UPDATED follows.
+GUESTS_NO_SHOW_TRIGGER = "AFTER_GUESTS_CAL_VIDEO_NO_SHOW"
+HOST_NO_SHOW_TRIGGER = "AFTER_HOSTS_CAL_VIDEO_NO_SHOW"

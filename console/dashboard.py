@@ -21,6 +21,7 @@ from console.filters import event_list_url
 from console.widgets import STATUS_COLOURS, format_age
 from webhooks import selectors
 from webhooks.models import WebhookEventStatus
+from webhooks.ops_selectors import refused_deliveries
 
 DASHBOARD_CACHE_KEY = "webhooks:admin-dashboard:daily-counts"
 
@@ -53,7 +54,11 @@ def dashboard_view(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Te
         "jobs_url": reverse("admin:webhooks_reprocessjob_changelist"),
         "active_jobs": selectors.active_reprocess_jobs()[:5],
         **sync_card(now=now),
+        # Refused deliveries are lost (Cal.com does not retry a 4xx): cause and fix, live.
+        "refused": refused_deliveries(since=now - timedelta(hours=24)),
+        "refused_url": event_list_url(status=WebhookEventStatus.REJECTED, received="24h"),
     }
+    context["refused_total"] = sum(cause.count for cause in context["refused"])
     return TemplateResponse(request, "admin/webhooks/dashboard.html", context)
 
 

@@ -82,6 +82,10 @@ class Meeting(models.Model):
     no_show_emails = models.JSONField(
         default=list, blank=True, help_text="Attendees currently marked as no-show."
     )
+    host_no_show = models.BooleanField(
+        default=False,
+        help_text="Cal Video reported that the host did not join (AFTER_HOSTS_CAL_VIDEO_NO_SHOW).",
+    )
     last_event_at = models.DateTimeField(
         null=True, blank=True, help_text="Cal.com time of the last event applied to this meeting."
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from calcom.triggers import PING
+from calcom.triggers import GUESTS_NO_SHOW_TRIGGER, HOST_NO_SHOW_TRIGGER, PING
 
 # Values match meetings.models.MeetingStatus / PaymentStatus and
 # notifications.models.NotificationKind; kept as plain strings so this module stays pure.
@@ -30,6 +30,8 @@ class Effect(str, Enum):
     PAYMENT = "payment"
     END = "end"
     NO_SHOW = "no_show"  # toggles no_show / completed from the attendee marks
+    GUESTS_NO_SHOW = "guests_no_show"  # Cal Video: the guests did not join; the meeting is a no-show
+    HOST_NO_SHOW = "host_no_show"  # Cal Video: the host did not join; flagged, status unchanged
     INFO = "info"  # recorded, may refresh details or links, status unchanged
     PING = "ping"
 
@@ -60,8 +62,8 @@ STATUS_TABLE: dict[str, Rule] = {
     "MEETING_STARTED": Rule(Effect.INFO, touches_booking=True),
     "RECORDING_READY": Rule(Effect.INFO),
     "RECORDING_TRANSCRIPTION_GENERATED": Rule(Effect.INFO),
-    "AFTER_HOSTS_CAL_VIDEO_NO_SHOW": Rule(Effect.INFO),
-    "AFTER_GUESTS_CAL_VIDEO_NO_SHOW": Rule(Effect.INFO),
+    HOST_NO_SHOW_TRIGGER: Rule(Effect.HOST_NO_SHOW),
+    GUESTS_NO_SHOW_TRIGGER: Rule(Effect.GUESTS_NO_SHOW, NO_SHOW),
     "BOOKING_LOCATION_UPDATED": Rule(Effect.INFO),
     "BOOKING_REASSIGNED": Rule(Effect.INFO),
     "FORM_SUBMITTED": Rule(Effect.INFO),
@@ -92,6 +94,8 @@ HANDLED_TRIGGERS: tuple[str, ...] = (
     "MEETING_ENDED",
     "RECORDING_READY",
     "RECORDING_TRANSCRIPTION_GENERATED",
+    GUESTS_NO_SHOW_TRIGGER,
+    HOST_NO_SHOW_TRIGGER,
 )
 KNOWN_TRIGGERS: frozenset[str] = frozenset(STATUS_TABLE)
 # Triggers that are about a booking by nature (an event of these without one is a problem).
@@ -124,6 +128,7 @@ class EventFacts:
     occurred_at: datetime | None = None
     reschedules_this_meeting: bool = False  # rescheduleUid is one of the meeting's uids
     no_show_marks: tuple[tuple[str, bool], ...] = ()  # (lower-cased e-mail, marked)
+    host_email: str = ""  # AFTER_HOSTS_CAL_VIDEO_NO_SHOW: the host who did not join
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,11 @@ class Plan:
     payment: str | None = None
     no_show_emails: frozenset[str] | None = None
     hit: str | None = None
+    # A no-show was marked: a completed HIT still waiting in the outbox is withdrawn.
+    withdraw_hit: str | None = None
+    host_no_show: bool = False  # record that the host did not join
     advance_clock: bool = False  # the event is now the latest applied one
+    note: str = ""  # what the event did that no status change shows (said on the event)
     ignored_reason: str = ""
 
     @property
@@ -198,9 +207,9 @@ def plan_transition(*, facts: EventFacts, state: MeetingState) -> Plan:
     if is_new:
         new_status = rule.status or SCHEDULED
         no_show = None
-        if rule.effect is Effect.NO_SHOW:
+        if rule.effect in (Effect.NO_SHOW, Effect.GUESTS_NO_SHOW):
             no_show = _apply_marks(current=frozenset(), marks=facts.no_show_marks)
-            new_status = NO_SHOW if no_show else COMPLETED
+            new_status = NO_SHOW if no_show or rule.effect is Effect.GUESTS_NO_SHOW else COMPLETED
         return Plan(
             new_status=new_status,
             cal_status=rule.cal_status,
@@ -208,6 +217,8 @@ def plan_transition(*, facts: EventFacts, state: MeetingState) -> Plan:
             payment=payment,
             no_show_emails=no_show,
             hit=rule.hit,
+            host_no_show=rule.effect is Effect.HOST_NO_SHOW,
+            note=_host_note(facts=facts) if rule.effect is Effect.HOST_NO_SHOW else "",
             advance_clock=True,
         )
 
@@ -221,13 +232,19 @@ def plan_transition(*, facts: EventFacts, state: MeetingState) -> Plan:
             )
         )
 
-    if rule.effect is Effect.NO_SHOW:
+    if rule.effect in (Effect.NO_SHOW, Effect.GUESTS_NO_SHOW):
         no_show = _apply_marks(current=state.no_show_emails, marks=facts.no_show_marks)
+        # Cal Video saw no guest join: a no-show even when it names none of them.
+        new_status = NO_SHOW if no_show or rule.effect is Effect.GUESTS_NO_SHOW else COMPLETED
         return Plan(
-            new_status=NO_SHOW if no_show else COMPLETED,
+            new_status=new_status,
             no_show_emails=no_show,
+            withdraw_hit=HIT_MEETING_COMPLETED if new_status == NO_SHOW else None,
             advance_clock=True,
         )
+    if rule.effect is Effect.HOST_NO_SHOW:
+        # An attendance fact like the marks, but about the host: recorded, status unchanged.
+        return Plan(host_no_show=True, note=_host_note(facts=facts))
     if rule.effect is Effect.END:
         if state.status == NO_SHOW:
             # A no-show was marked after (or while) the meeting ended; keep it.
@@ -249,6 +266,11 @@ def plan_transition(*, facts: EventFacts, state: MeetingState) -> Plan:
         hit=rule.hit,
         advance_clock=True,
     )
+
+
+def _host_note(*, facts: EventFacts) -> str:
+    host = facts.host_email or "the host"
+    return f"host no-show recorded: {host} did not join the Cal Video call"
 
 
 def _merge_payment(*, current: str, incoming: str | None) -> str | None:

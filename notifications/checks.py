@@ -31,4 +31,12 @@ def check_hit_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                     id="notifications.W001",
                 )
             )
+    if settings.HIT_MEETING_COMPLETED_DELAY < 0:
+        problems.append(
+            checks.Error(
+                "HIT_MEETING_COMPLETED_DELAY is negative",
+                hint="Seconds the meeting-completed HIT waits for a no-show mark; 0 sends at once.",
+                id="notifications.E002",
+            )
+        )
     return problems

@@ -19,6 +19,8 @@ class NotificationStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+    # Taken back before it was sent (a no-show was marked during the grace period); never sent.
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class Notification(models.Model):
@@ -42,9 +44,15 @@ class Notification(models.Model):
     next_attempt_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Pending: when the next attempt is due. Sending: when the claim expires.",
+        help_text=(
+            "Pending: when the next attempt is due (the first one after the grace period). "
+            "Sending: when the claim expires."
+        ),
     )
     last_error = models.TextField(blank=True)
+    withdrawn_reason = models.CharField(
+        max_length=500, blank=True, help_text="Why the notification was withdrawn before it was sent."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

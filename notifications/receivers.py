@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
-from meetings.signals import meetings_merged
+from meetings.signals import meeting_no_show_marked, meetings_merged
 from notifications.models import Notification
+from notifications.services import withdraw_hit_notifications
 
 
 @receiver(meetings_merged, dispatch_uid="notifications.move_notifications_of_merged_meeting")
@@ -27,3 +28,9 @@ def move_notifications_of_merged_meeting(*, survivor_id: int, merged_id: int, **
         else:
             notification.meeting_id = survivor_id
             notification.save(update_fields=["meeting"])
+
+
+@receiver(meeting_no_show_marked, dispatch_uid="notifications.withdraw_hit_of_no_show")
+def withdraw_hit_of_no_show(*, meeting_id: int, kind: str, reason: str, **kwargs) -> None:
+    """A no-show was marked: the "meeting completed" HIT still waiting is not sent."""
+    withdraw_hit_notifications(meeting_id=meeting_id, kind=kind, reason=f"withdrawn: {reason}")

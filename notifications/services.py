@@ -2,10 +2,13 @@
 
 `queue_hit_notifications` runs inside the webhook processing transaction and only writes rows;
 the unique constraint (meeting, kind, channel, recipient) makes every duplicate delivery,
-replay or concurrent run a no-op. Sending happens after commit, one row at a time: a worker
-claims the row (status `sending`, under a row lock), talks to the mail server or Slack outside
-any transaction, then records the outcome. Failures are retried with exponential backoff and
-never reach the webhook processing. The send task is defined here, beside the function it runs.
+replay or concurrent run a no-op. The "meeting completed" HIT is written due after a grace
+period (HIT_MEETING_COMPLETED_DELAY), during which a no-show mark withdraws it
+(`withdraw_hit_notifications`); payment HITs are due at once. Sending happens after commit,
+one row at a time: a worker claims the row (status `sending`, under a row lock), talks to the
+mail server or Slack outside any transaction, then records the outcome. Failures are retried
+with exponential backoff and never reach the webhook processing. The send task is defined
+here, beside the function it runs.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from django_tasks import task
 
 from common.backoff import backoff_seconds
 from meetings.models import Meeting
-from meetings.status_mapping import STATUS_TABLE
+from meetings.status_mapping import HIT_MEETING_COMPLETED, STATUS_TABLE
 
 from .channels import LOG_RECIPIENT, SENDERS, SLACK_RECIPIENT
 from .content import build_hit_message
@@ -73,28 +76,91 @@ def hit_recipients(*, meeting: Meeting) -> list[tuple[str, str]]:
     return pairs
 
 
+def hit_delay(*, kind: str) -> timedelta:
+    """How long a new HIT of this kind waits before it is sent.
+
+    Only "meeting completed": MEETING_ENDED is sent at the booking's end time with no attendance
+    check, and a no-show mark may follow (HIT_MEETING_COMPLETED_DELAY, docs/notifications.md).
+    A payment is a fact when it is reported, so its HIT goes at once.
+    """
+    if kind == HIT_MEETING_COMPLETED:
+        return timedelta(seconds=max(settings.HIT_MEETING_COMPLETED_DELAY, 0))
+    return timedelta(0)
+
+
 def queue_hit_notifications(
     *, meeting: Meeting, kind: str, trigger: str = "", event_id: int | None = None
 ) -> list[Notification]:
     """Write one outbox row per (channel, recipient), at most once ever per meeting and kind.
 
     `trigger` and `event_id` name the Cal.com delivery that caused it, when there is one.
-    Runs inside the caller's transaction (the meeting change); sending happens after commit.
+    Runs inside the caller's transaction (the meeting change); sending happens after commit, at
+    once or, for a delayed kind (`hit_delay`), once the grace period is over.
     Returns the meeting's rows of this kind (old and new); none when the trigger is switched off.
     """
     if not hit_trigger_enabled(kind=kind, trigger=trigger):
         return []
+    now = timezone.now()
+    delay = hit_delay(kind=kind)
+    send_at = now + delay if delay else None
     rows = [
-        Notification(kind=kind, meeting=meeting, event_id=event_id, channel=channel, recipient=recipient)
+        Notification(
+            kind=kind,
+            meeting=meeting,
+            event_id=event_id,
+            channel=channel,
+            recipient=recipient,
+            next_attempt_at=send_at,
+        )
         for channel, recipient in hit_recipients(meeting=meeting)
     ]
     # The unique constraint makes duplicates, replays and concurrent runs no-ops (ON CONFLICT DO
     # NOTHING / INSERT OR IGNORE): the first transaction to commit wins, the others insert nothing.
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    due = due_notification_ids_for_meeting(meeting_id=meeting.pk, kind=kind, now=timezone.now())
+    due = due_notification_ids_for_meeting(meeting_id=meeting.pk, kind=kind, now=now)
     if due:
         transaction.on_commit(lambda: enqueue_sending(notification_ids=due), robust=True)
+    elif send_at is not None and rows:
+        # A backend that can defer runs it when due; otherwise `send_due_notifications` sends it.
+        delayed = list(
+            Notification.objects.filter(
+                meeting=meeting, kind=kind, status=NotificationStatus.PENDING, next_attempt_at=send_at
+            ).values_list("id", flat=True)
+        )
+        if delayed:
+            transaction.on_commit(
+                lambda: enqueue_sending(notification_ids=delayed, run_after=send_at), robust=True
+            )
     return list(Notification.objects.filter(meeting=meeting, kind=kind).order_by("id"))
+
+
+def withdraw_hit_notifications(*, meeting_id: int, kind: str, reason: str) -> list[Notification]:
+    """Take back the meeting's HITs of `kind` that have not been sent; returns the rows withdrawn.
+
+    Rows waiting out their grace period (or a retry) become `withdrawn` with `reason` and are
+    never sent. A row being sent right now or already sent cannot be taken back and is left as
+    it is. Usually runs inside the caller's transaction (the no-show change); the row lock orders
+    it with a worker's claim.
+    """
+    withdrawn: list[Notification] = []
+    with transaction.atomic():
+        rows = Notification.objects.select_for_update().filter(
+            meeting_id=meeting_id, kind=kind, status=NotificationStatus.PENDING
+        )
+        for notification in rows.order_by("id"):
+            notification.status = NotificationStatus.WITHDRAWN
+            notification.withdrawn_reason = reason[:500]
+            notification.next_attempt_at = None
+            notification.save(update_fields=["status", "withdrawn_reason", "next_attempt_at", "updated_at"])
+            withdrawn.append(notification)
+    if withdrawn:
+        logger.info(
+            "HIT notifications %s withdrawn (meeting %s): %s",
+            [n.pk for n in withdrawn],
+            meeting_id,
+            reason,
+        )
+    return withdrawn
 
 
 # Inside `collect_sending()` (a worker processing a batch of webhook events), the rows to send

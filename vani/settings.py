@@ -268,6 +268,11 @@ HIT_SLACK_TIMEOUT = env.float("HIT_SLACK_TIMEOUT", default=10.0)
 # marked failed after HIT_MAX_ATTEMPTS attempts (staff can still resend it from the admin).
 HIT_MAX_ATTEMPTS = env.int("HIT_MAX_ATTEMPTS", default=6)
 HIT_RETRY_BASE_SECONDS = env.float("HIT_RETRY_BASE_SECONDS", default=60.0)
+# The "meeting completed" HIT waits this many seconds before it is sent; a no-show marked
+# meanwhile withdraws it. MEETING_ENDED fires at the booking's end time whether or not anyone
+# came; Cal Video's no-show checks fire a delay after the start that is set in Cal.com's UI, and
+# hosts mark no-shows by hand after the call. 0 sends at once. Payment HITs are never delayed.
+HIT_MEETING_COMPLETED_DELAY = env.int("HIT_MEETING_COMPLETED_DELAY", default=3600)
 
 # --- Operations and security -----------------------------------------------------------------
 # Processing retries: after failed attempt n the next one waits WEBHOOK_RETRY_BASE_SECONDS *

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from calcom.parsing import CalComEvent, UnusableBody, decode_body, parse_event
+from calcom.parsing import CalComEvent, UnusableBody, decode_body, has_handlebars_escapes, parse_event
 from calcom.triggers import PING
 from meetings.status_mapping import KNOWN_TRIGGERS
 
@@ -33,14 +33,28 @@ class ClassifiedBody:
 
 
 def classify_body(*, raw_body: bytes, content_type: str) -> ClassifiedBody:
-    """Judge a signed body. A parser bug is not caught here: callers decide what it costs."""
+    """Judge a signed body by its bytes. A parser bug is not caught here: callers decide what it
+    costs.
+
+    The label does not decide: Cal.com's newer delivery pipeline (WebhookService) sends its
+    default JSON envelope labelled `application/x-www-form-urlencoded` when the webhook has a
+    template that is not JSON. A body that is a JSON object with a `triggerEvent` is a JSON
+    delivery whatever its Content-Type; only a form-labelled body that is not one is refused.
+    """
     try:
+        root = decode_body(raw_body)
+    except UnusableBody as exc:
         if content_type.split(";")[0].strip().lower() == FORM_ENCODED:
-            raise UnusableBody(
-                "body is form-encoded (a Cal.com custom payload template that is not JSON); "
-                "configure the webhook without a template or with a JSON one"
+            return ClassifiedBody(
+                kind=BodyKind.UNUSABLE,
+                reason=(
+                    "body is form-encoded (a Cal.com custom payload template that is not JSON); "
+                    "configure the webhook without a template or with a JSON one"
+                ),
             )
-        parsed = parse_event(decode_body(raw_body))
+        return ClassifiedBody(kind=BodyKind.UNUSABLE, reason=str(exc))
+    try:
+        parsed = parse_event(root, handlebars_escaped=has_handlebars_escapes(raw_body))
     except UnusableBody as exc:
         return ClassifiedBody(kind=BodyKind.UNUSABLE, reason=str(exc))
     if parsed.trigger == PING:

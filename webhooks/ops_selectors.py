@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Max, Min, QuerySet
 
 from .models import SignatureResult, WebhookEvent, WebhookEventStatus
 
@@ -28,6 +28,7 @@ REJECTION_CAUSES = {
     SignatureResult.INVALID: "signature_invalid",
     SignatureResult.NOT_CHECKED: "too_large",
 }
+_CAUSE_BY_RESULT: dict[str, str] = {str(result): cause for result, cause in REJECTION_CAUSES.items()}
 
 
 def database_is_reachable() -> bool:
@@ -84,6 +85,70 @@ def rejected_counts_by_cause(*, since: datetime) -> dict[str, int]:
     return counts
 
 
+# What each refusal cause means and how to stop it. Cal.com never retries a 4xx (and its
+# scheduled MEETING_* jobs are sent once), so every refused delivery is lost for good.
+REFUSAL_EXPLANATIONS = {
+    "no_secret_provided": (
+        "Cal.com's webhook has no secret (it sent 'no-secret-provided')",
+        "set the same secret on both sides: run register_calcom_webhooks, or paste "
+        "CAL_COM_WEBHOOK_SECRET into the webhook's secret in Cal.com",
+    ),
+    "signature_missing": (
+        "no X-Cal-Signature-256 header (not Cal.com, or a proxy dropped it)",
+        "set the same secret on both sides, and make sure the proxy passes X-Cal-Signature-256 on",
+    ),
+    "signature_invalid": (
+        "the signature matches none of our secrets (the two sides have different secrets)",
+        "set the same secret on both sides: CAL_COM_WEBHOOK_SECRET (or _PROD) here and the "
+        "webhook's secret in Cal.com; run register_calcom_webhooks to write ours",
+    ),
+    "too_large": (
+        "the body was over WEBHOOK_MAX_BODY_BYTES",
+        "raise WEBHOOK_MAX_BODY_BYTES if these are genuine Cal.com deliveries",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RefusedCause:
+    """Refused deliveries of one cause in a window: how many, the last one, why and the fix."""
+
+    cause: str
+    count: int
+    last_received_at: datetime
+    last_event_id: int
+    explanation: str
+    fix: str
+
+
+def refused_deliveries(*, since: datetime) -> list[RefusedCause]:
+    """Refused (401/413) deliveries since `since` by cause, the most frequent first.
+
+    Bounded by the (status, received_at) index: refusals are few, or rate-limited to a marker.
+    """
+    rows = (
+        WebhookEvent.objects.filter(status=WebhookEventStatus.REJECTED, received_at__gte=since)
+        .order_by()
+        .values("signature_result")
+        .annotate(count=Count("id"), last_at=Max("received_at"), last_id=Max("id"))
+    )
+    merged: dict[str, RefusedCause] = {}
+    for row in rows:
+        signature_result: str = row["signature_result"]
+        cause = _CAUSE_BY_RESULT.get(signature_result, signature_result)
+        explanation, fix = REFUSAL_EXPLANATIONS.get(cause, (cause, "see docs/production.md"))
+        earlier = merged.get(cause)
+        merged[cause] = RefusedCause(
+            cause=cause,
+            count=row["count"] + (earlier.count if earlier else 0),
+            last_received_at=max(row["last_at"], earlier.last_received_at) if earlier else row["last_at"],
+            last_event_id=max(row["last_id"], earlier.last_event_id) if earlier else row["last_id"],
+            explanation=explanation,
+            fix=fix,
+        )
+    return sorted(merged.values(), key=lambda refused: (-refused.count, refused.cause))
+
+
 def status_count(*, status: str) -> int:
     """All events with one status; meant for the small ones (failed, dead)."""
     return WebhookEvent.objects.filter(status=status).count()
@@ -122,11 +187,13 @@ class OperationsStatus:
     backlog: Backlog
     last_delivery: WebhookEvent | None
     last_accepted_delivery: WebhookEvent | None
+    refused_24h: list[RefusedCause]
 
 
 def operations_status(*, now: datetime) -> OperationsStatus:
     accepted = WebhookEvent.objects.exclude(status=WebhookEventStatus.REJECTED)
     return OperationsStatus(
+        refused_24h=refused_deliveries(since=now - timedelta(hours=24)),
         events_24h_by_status=event_counts_by_status(since=now - timedelta(hours=24)),
         failed=status_count(status=WebhookEventStatus.FAILED),
         dead=status_count(status=WebhookEventStatus.DEAD),

@@ -275,7 +275,8 @@ def _apply_parsed(*, event: WebhookEvent, parsed: CalComEvent) -> tuple[AttemptO
             trigger=event.trigger_event,
             event_id=event.pk,
         )
-    return AttemptOutcome.PROCESSED, ""
+    # A fact without a status change (a host no-show) is said on the event, in the timeline.
+    return AttemptOutcome.PROCESSED, result.plan.note
 
 
 def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception) -> WebhookEvent:

@@ -204,6 +204,26 @@ def delete_our_webhooks(*, client: CalComClient, subscriber_url: str, dry_run: b
     )
 
 
+# --- Payload templates -----------------------------------------------------------------------
+
+
+def template_warning(*, webhook: CalComWebhook) -> str:
+    """What a custom payload template costs, or "" when the webhook has none.
+
+    Cal.com renders templates with Handlebars, which HTML-escapes every value and Cal.com
+    restores only `&quot;` (sendPayload.ts): an attendee named O'Brien arrives as `O&#x27;Brien`.
+    VANI stores such text unescaped for display, but a template may also drop the fields VANI
+    reads, and a non-JSON one makes Cal.com send form-encoded bodies.
+    """
+    if not webhook.payload_template:
+        return ""
+    return (
+        f"webhook {webhook.id} has a custom payload template: Cal.com delivers its text "
+        "Handlebars-escaped (O&#x27;Brien, &amp;) and only the fields the template names; "
+        "run register_calcom_webhooks to remove it"
+    )
+
+
 # --- One-line status for startup_status -------------------------------------------------------
 
 
@@ -232,6 +252,8 @@ def describe_registration(*, timeout_seconds: float = 3.0) -> str:
         missing = [t for t in default_triggers() if t not in webhook.triggers]
         if missing:
             details += f", missing {', '.join(missing)}"
+        if webhook.payload_template:
+            details += ", HAS A CUSTOM PAYLOAD TEMPLATE (text arrives HTML-escaped)"
         return f"{prefix}registered ({details}) at {subscriber_url}"
     except CalComError as exc:
         reason = exc.message if exc.status is None else f"HTTP {exc.status}: {exc.message}"

@@ -85,7 +85,7 @@ class MeetingAdmin(VaniModelAdmin):
         "payment_column",
     )
     list_display_links = ("meeting_title",)
-    list_filter = ("status", StartTimeFilter, "payment_status")
+    list_filter = ("status", StartTimeFilter, "payment_status", "host_no_show")
     list_select_related = ("target",)
     list_per_page = 50
     sortable_by = ("start_time",)
@@ -127,6 +127,7 @@ class MeetingAdmin(VaniModelAdmin):
                     "organizer_email",
                     "target",
                     "no_show_emails",
+                    "host_no_show",
                 )
             },
         ),
@@ -174,6 +175,7 @@ class MeetingAdmin(VaniModelAdmin):
         "organizer_name",
         "organizer_email",
         "no_show_emails",
+        "host_no_show",
         "payment_column",
         "payment_id",
         "payment_amount",
@@ -228,10 +230,16 @@ class MeetingAdmin(VaniModelAdmin):
 
     @admin.display(description="status")
     def status_column(self, obj: Meeting):
-        return badge(
+        status = badge(
             label=obj.get_status_display(),
             colour=MEETING_STATUS_COLOURS.get(obj.status, "#6b7280"),
             css_class=f"meeting-{obj.status}",
+        )
+        if not obj.host_no_show:
+            return status
+        # Cal Video saw the host miss the call; the status alone would not say so.
+        return format_html(
+            "{} {}", status, badge(label="Host no-show", colour="#b45309", css_class="host-no-show")
         )
 
     @admin.display(description="attendee")

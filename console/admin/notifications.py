@@ -50,6 +50,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         "next_attempt_at",
         "sent_at",
         "last_error",
+        "withdrawn_reason",
         "created_at",
         "updated_at",
     )
@@ -90,9 +91,9 @@ class NotificationAdmin(ReadOnlyModelAdmin):
             return "—"
         return _admin_link("admin:webhooks_webhookevent_change", obj.event_id, f"#{obj.event_id}")
 
-    @admin.display(description="last error")
+    @admin.display(description="last error / why withdrawn")
     def short_error(self, obj: Notification) -> str:
-        return Truncator(obj.last_error).chars(80)
+        return Truncator(obj.withdrawn_reason or obj.last_error).chars(80)
 
 
 def _admin_link(url_name: str, object_id: int, label) -> str:

@@ -23,7 +23,7 @@ from meetings.models import (
     PaymentStatus,
 )
 from meetings.selectors import lookup_booking, meetings_for_update, uid_owners
-from meetings.signals import meetings_merged
+from meetings.signals import meeting_no_show_marked, meetings_merged
 
 if TYPE_CHECKING:
     from calcom.parsing import CalComEvent
@@ -78,6 +78,7 @@ def apply_calcom_event(
         # The uid it reschedules is now an alias of this meeting (linked under the lock).
         reschedules_this_meeting=bool(event.reschedule_uid),
         no_show_marks=event.no_show_marks,
+        host_email=event.host_email,
     )
     locked = _lock_meeting(event=event, facts=facts, uids=uids, booking_ids=booking_ids)
     if locked is None:
@@ -131,6 +132,13 @@ def apply_calcom_event(
             event=source,
             source=origin,
             reason=_change_reason(event=event),
+        )
+    if plan.withdraw_hit:
+        meeting_no_show_marked.send(
+            sender=Meeting,
+            meeting_id=meeting.pk,
+            kind=plan.withdraw_hit,
+            reason=f"{event.trigger} marked a no-show before it was sent",
         )
     return ApplyResult(meeting=meeting, plan=plan, created=locked.created, changes=changes)
 
@@ -328,6 +336,8 @@ def _apply_plan(
         _copy_booking_details(meeting=meeting, event=event, attendee_target_id=attendee_target_id)
     if is_reschedule or event.trigger == "BOOKING_RESCHEDULED":
         # The meeting moves to the new booking; a "request reschedule" cancellation is undone.
+        if event.uid and event.uid != meeting.cal_event_id:
+            meeting.host_no_show = False  # attendance belongs to the booking that took place
         if event.uid:
             meeting.cal_event_id = event.uid
         if event.booking_id is not None:
@@ -353,6 +363,8 @@ def _apply_plan(
         meeting.payment_currency = event.currency
     if plan.no_show_emails is not None:
         meeting.no_show_emails = sorted(plan.no_show_emails)
+    if plan.host_no_show:
+        meeting.host_no_show = True
     if event.recording_url:
         meeting.recording_url = event.recording_url
     if event.transcript_urls:

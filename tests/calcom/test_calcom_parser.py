@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from calcom.bodies import handlebars_escaped
 from calcom.dates import parse_datetime
-from calcom.parsing import UnusableBody, decode_body, parse_event
+from calcom.parsing import UnusableBody, decode_body, has_handlebars_escapes, parse_event, unescape_handlebars
 from calcom.samples import PAYLOADS_DIR
 from tests.support.bodies import compact, load_payload
 
@@ -60,6 +61,41 @@ def test_enveloped_meeting_ended_is_accepted_too():
     }
     event = parse_event(wrapped)
     assert not event.is_flat and event.uid == flat["uid"] and event.booking_id == 987654
+
+
+def test_enveloped_meeting_row_has_id_and_user_only():
+    """MeetingPayloadBuilder.ts wraps the raw booking row: `id` and `user`, no `bookingId` or
+    `organizer`; its createdAt is stamped when the job is scheduled, so the end time orders it."""
+    flat = load_payload("MEETING_ENDED")
+    wrapped = {
+        "triggerEvent": "MEETING_ENDED",
+        "createdAt": "2025-06-02T09:15:42.000Z",
+        "payload": {k: v for k, v in flat.items() if k != "triggerEvent"},
+    }
+    event = parse_event(wrapped)
+    assert event.booking_id == 987654 and event.organizer_email == "alex@rivera-consulting.com"
+    assert event.occurred_at == datetime(2025, 6, 12, 14, 30, tzinfo=UTC)
+
+
+def test_cal_video_no_show_samples():
+    """Cal.com's AFTER_*_CAL_VIDEO_NO_SHOW bodies (sendGenericWebhookPayload in sendPayload.ts)."""
+    guests = parse_event(load_payload("AFTER_GUESTS_CAL_VIDEO_NO_SHOW"))
+    assert guests.uid == "mVBk3uCc8wqXYh4oJ1vVEp" and guests.booking_id == 987654
+    assert guests.no_show_marks == (("priya.shah@example.org", True),)
+    host = parse_event(load_payload("AFTER_HOSTS_CAL_VIDEO_NO_SHOW"))
+    assert host.host_no_show and host.host_email == "alex@rivera-consulting.com"
+    assert host.no_show_marks == ()
+
+
+@pytest.mark.parametrize("text", ["O'Brien & Sons", "<b>=`x`</b>", 'say "hi"', "&amp; literally", "plain"])
+def test_handlebars_escapes_round_trip(text):
+    """Handlebars' escapeExpression, then Cal.com's `&quot;` → `"` (sendPayload.ts)."""
+    assert unescape_handlebars(handlebars_escaped(text)) == text
+
+
+def test_handlebars_escapes_are_recognised_only_when_present():
+    assert has_handlebars_escapes(b'{"name":"O&#x27;Brien"}')
+    assert not has_handlebars_escapes(b'{"name":"R&D "team""}')
 
 
 def test_reschedule_links_old_uid():

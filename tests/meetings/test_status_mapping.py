@@ -59,6 +59,9 @@ TABLE = [
     ("MEETING_STARTED", "scheduled", None, None, None, None),
     ("RECORDING_READY", "scheduled", None, None, None, None),
     ("RECORDING_TRANSCRIPTION_GENERATED", "scheduled", None, None, None, None),
+    ("AFTER_GUESTS_CAL_VIDEO_NO_SHOW", "scheduled", "no_show", None, None, None),
+    ("AFTER_GUESTS_CAL_VIDEO_NO_SHOW", "completed", "no_show", None, None, None),
+    ("AFTER_HOSTS_CAL_VIDEO_NO_SHOW", "scheduled", None, None, None, None),
 ]
 
 
@@ -86,6 +89,31 @@ def test_no_show_marks_and_unmarks_toggle_no_show_and_completed():
         marks=[("a@x.org", False)],
     )
     assert partly.new_status == "no_show" and partly.no_show_emails == {"b@x.org"}
+
+
+def test_a_no_show_mark_withdraws_the_completed_hit_an_unmark_does_not():
+    assert plan("BOOKING_NO_SHOW_UPDATED", status="completed", marks=[("a@x.org", True)]).withdraw_hit == (
+        "meeting_completed"
+    )
+    guests = plan("AFTER_GUESTS_CAL_VIDEO_NO_SHOW", status="completed", marks=[("a@x.org", True)])
+    assert guests.withdraw_hit == "meeting_completed" and guests.no_show_emails == {"a@x.org"}
+    unmarked = plan(
+        "BOOKING_NO_SHOW_UPDATED", status="no_show", no_show={"a@x.org"}, marks=[("a@x.org", False)]
+    )
+    assert unmarked.withdraw_hit is None
+
+
+def test_guests_no_show_naming_nobody_is_still_a_no_show():
+    """Cal.com's newest MeetingPayloadBuilder may send only {bookingId, webhook}."""
+    result = plan("AFTER_GUESTS_CAL_VIDEO_NO_SHOW", status="scheduled")
+    assert result.new_status == "no_show" and result.no_show_emails == frozenset()
+
+
+def test_host_no_show_flags_without_changing_status():
+    result = plan("AFTER_HOSTS_CAL_VIDEO_NO_SHOW", status="completed")
+    assert result.host_no_show and result.new_status is None and result.withdraw_hit is None
+    assert "did not join the Cal Video call" in result.note
+    assert plan("AFTER_HOSTS_CAL_VIDEO_NO_SHOW", status="cancelled").ignored
 
 
 def test_unknown_trigger_and_ping_are_ignored():

@@ -203,7 +203,8 @@ def test_slack_fallback_text_escapes_booker_controlled_link_and_mention_syntax(d
 
 
 @pytest.mark.django_db(transaction=True)
-def test_meeting_ended_notifies_meeting_completed(deliver, smtp, target):
+def test_meeting_ended_notifies_meeting_completed(deliver, smtp, hit_settings, target):
+    hit_settings.HIT_MEETING_COMPLETED_DELAY = 0  # the grace period: tests/notifications/test_hit_delay.py
     smtp.start()
     body = copy.deepcopy(load_payload("MEETING_ENDED"))
     body["location"] = "https://meet.example.com/priya"

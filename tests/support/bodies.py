@@ -14,6 +14,7 @@ import copy
 import json
 from datetime import UTC, datetime, timedelta
 
+from calcom.bodies import meeting_envelope_body as wrap_meeting_payload
 from calcom.samples import (
     PAYLOADS_DIR,
     build_sample_webhook_body,
@@ -109,6 +110,35 @@ def no_show_body(*, uid: str, created: datetime, marks: dict[str, bool]) -> dict
             "attendees": [{"email": email, "noShow": flag} for email, flag in marks.items()],
         },
     }
+
+
+def cal_video_no_show_body(
+    trigger: str,
+    *,
+    uid: str,
+    created: datetime,
+    booking_id: int | None = None,
+    guests: list[str] | None = None,
+) -> dict:
+    """Cal.com's AFTER_GUESTS/AFTER_HOSTS_CAL_VIDEO_NO_SHOW sample for booking `uid` (the
+    tasker's no-show check, sent through sendGenericWebhookPayload); `guests` names who did not
+    join (GUESTS only; default: the sample's one guest)."""
+    body = copy.deepcopy(load_payload(trigger))
+    body["createdAt"] = iso(created)
+    payload = body["payload"]
+    payload["bookingUid"] = uid
+    payload["bookingId"] = booking_id if booking_id is not None else abs(hash(uid)) % 10**6
+    if guests is not None:
+        row = payload["attendees"][0]
+        payload["guests"] = [{**row, "email": email, "noShow": True} for email in guests]
+    return body
+
+
+def meeting_envelope_body(*, uid: str, booking_id: int, created: datetime, start: datetime) -> dict:
+    """MEETING_ENDED in the newer MeetingPayloadBuilder's envelope: the raw booking row (`id`,
+    `user`) under `payload`, no `bookingId` or `organizer`."""
+    flat = meeting_ended_body(uid=uid, booking_id=booking_id, start=start)
+    return wrap_meeting_payload(flat_body=flat, created_at=iso(created))
 
 
 def fresh_booking_body(trigger: str = "BOOKING_CREATED", **booking_fields) -> dict:

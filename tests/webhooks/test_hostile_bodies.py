@@ -88,7 +88,7 @@ def test_a_parser_failure_still_stores_the_delivery_as_unusable(deliver, monkeyp
     """Whatever the parser does wrong, the signed bytes are kept and the answer is a 400."""
     from webhooks import classification
 
-    def broken_parser(root):
+    def broken_parser(root, **options):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(classification, "parse_event", broken_parser)

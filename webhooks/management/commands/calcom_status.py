@@ -23,8 +23,9 @@ def age(seconds: float | None) -> str:
 class Command(BaseCommand):
     help = (
         "Show the webhook URL, whether a signing secret is set, the last 24 hours of deliveries "
-        "by status, failed/dead counts, the backlog, the last delivery and whether Cal.com has "
-        "the webhook registered (asks Cal.com's API unless --offline)."
+        "by status, failed/dead counts, the backlog, the last delivery, whether Cal.com has "
+        "the webhook registered (asks Cal.com's API unless --offline) and the deliveries "
+        "refused in the last 24 hours with their cause and fix."
     )
 
     def add_arguments(self, parser):
@@ -61,8 +62,24 @@ class Command(BaseCommand):
         if status.last_accepted_delivery != status.last_delivery:
             lines.append(f"last accepted:   {_describe(status.last_accepted_delivery, now=now)}")
         lines.append(f"registration:    {_registration(offline=offline)}")
+        lines.extend(_refused_lines(status.refused_24h, now=now))
         for line in lines:
             self.stdout.write(line)
+
+
+def _refused_lines(refused, *, now) -> list[str]:
+    """Refused deliveries of the last 24 hours: Cal.com does not retry a 4xx, so they are lost."""
+    if not refused:
+        return ["refused (24 h): none"]
+    total = sum(cause.count for cause in refused)
+    lines = [f"refused (24 h): {total} LOST (Cal.com does not retry a refused delivery)"]
+    for cause in refused:
+        when = age((now - cause.last_received_at).total_seconds())
+        lines.append(
+            f"  {cause.cause}: {cause.count}, last #{cause.last_event_id} {when} ago. "
+            f"Cause: {cause.explanation}. Fix: {cause.fix}"
+        )
+    return lines
 
 
 def _describe(event, *, now) -> str:

@@ -26,6 +26,7 @@ from webhooks.subscription import (
     delete_our_webhooks,
     fetch_webhooks,
     register_webhook,
+    template_warning,
     webhook_signing_secret,
 )
 
@@ -155,6 +156,9 @@ class Command(BaseCommand):
             for hook in listing.webhooks
         ]
         self._table(headers=("ID", "SUBSCRIBER URL", "ACTIVE", "TRIGGERS", "SECRET", "OURS"), rows=rows)
+        for hook in listing.webhooks:
+            if same_subscriber_url(hook.subscriber_url, subscriber_url) and hook.payload_template:
+                self._warn(template_warning(webhook=hook))
         if listing.api_version == "v1":
             self.stdout.write("API v1 does not report 'active' or secrets ('?' / 'n/a').")
 
