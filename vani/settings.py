@@ -27,8 +27,12 @@ SECRET_KEY = env.str(
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"] if not IS_PRODUCTION else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+# Where `make run` listens (scripts/run.sh reads these from the same .env).
+HOST = env.str("HOST", default="127.0.0.1")
+PORT = env.int("PORT", default=8000)
 # The public origin Cal.com reaches us at (e.g. an ngrok URL); the webhook URL is derived from it.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Unset, it is where `make run` listens, so the tools in another shell post to the right port.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://{HOST}:{PORT}").rstrip("/")
 WEBHOOK_PATH = "/api/webhooks/cal-com"
 
 INSTALLED_APPS = [
@@ -129,9 +133,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# Times are stored in UTC; the console and notifications show them in this zone, named
+# (e.g. "Europe/Berlin"; vani/preflight.py refuses an unknown name before the server starts).
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Our own date formats (vani/formats/): every date and time the console shows names its zone.
+FORMAT_MODULE_PATH = ["vani.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
