@@ -1,18 +1,22 @@
 """Settings for the VANI Cal.com webhook service.
 
 Everything that differs between a laptop and production comes from the environment
-(django-environ); an optional `.env` file next to manage.py is read first.
+(django-environ); the `.env` file next to manage.py (common/envfile.py; `make run` creates it) is
+read too, the environment winning.
 """
 
 import warnings
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from common.envfile import env_file_path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+environ.Env.read_env(env_file_path(), overwrite=False)
 
 # development | production. Production fails closed (see webhooks/checks.py).
 ENVIRONMENT = env.str("ENVIRONMENT", default="development")
@@ -99,7 +103,15 @@ WSGI_APPLICATION = "vani.wsgi.application"
 # an outage) within about that long even when the database accepts TCP and never answers.
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
 DB_REQUEST_TIMEOUT = env.float("DB_REQUEST_TIMEOUT", default=4.0)
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# A typo in the scheme would otherwise surface as a KeyError or a backend import error.
+_scheme = DATABASE_URL.split("://", 1)[0] if "://" in DATABASE_URL else ""
+if _scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
+    raise ImproperlyConfigured(
+        f"DATABASE_URL: unknown scheme {(_scheme or DATABASE_URL.split(':', 1)[0])[:20]!r}; use "
+        "postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH"
+    )
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent deliveries on the embedded default: take the write lock at BEGIN (no
     # deadlock-prone lock upgrades), wait for it instead of failing with "database is locked",
