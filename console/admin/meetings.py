@@ -249,9 +249,7 @@ class MeetingAdmin(VaniModelAdmin):
         return format_html(
             "{}{}",
             clipped(obj.attendee_name or obj.attendee_email, css_class="vani-email"),
-            format_html('<small class="vani-reason">{}</small>', obj.attendee_email)
-            if obj.attendee_name
-            else "",
+            clipped(obj.attendee_email, css_class="vani-email vani-sub") if obj.attendee_name else "",
         )
 
     @admin.display(description="payment")
@@ -270,12 +268,36 @@ class MeetingAdmin(VaniModelAdmin):
 
 @admin.register(Target)
 class TargetAdmin(VaniModelAdmin):
-    list_display = ("name", "email", "company", "owner", "created_at", "meetings_link")
+    list_display = (
+        "name_column",
+        "email_column",
+        "company_column",
+        "owner",
+        "created_column",
+        "meetings_link",
+    )
+    list_display_links = ("name_column",)
     list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("owner",)
     search_fields = ("name", "email", "company", "owner__username", "owner__email")
     autocomplete_fields = ("owner",)
     show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description="name", ordering="name")
+    def name_column(self, obj: Target):
+        return clipped(obj.name or "(no name)", css_class="vani-email")
+
+    @admin.display(description="e-mail", ordering="email")
+    def email_column(self, obj: Target):
+        return clipped(obj.email, css_class="vani-email")
+
+    @admin.display(description="company", ordering="company")
+    def company_column(self, obj: Target):
+        return clipped(obj.company or "—", css_class="vani-email")
+
+    @admin.display(description="added", ordering="created_at")
+    def created_column(self, obj: Target) -> str:
+        return local_time(obj.created_at, fmt="Y-m-d H:i T")
 
     @admin.display(description="meetings")
     def meetings_link(self, obj: Target):

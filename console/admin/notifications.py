@@ -14,7 +14,6 @@ from console.widgets import (
     badge_with_reason,
     clipped,
     local_time,
-    zone_heading,
 )
 from notifications.models import Notification, NotificationStatus
 from notifications.services import resend_notifications
@@ -29,7 +28,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         "meeting_link",
         "recipient_column",
         "status_column",
-        "attempts",
+        "attempts_column",
         "when_column",
     )
     list_filter = ("status", "kind", "channel", "created_at", "sent_at")
@@ -88,7 +87,9 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     @admin.display(description="meeting", ordering="meeting")
     def meeting_link(self, obj: Notification):
         return _admin_link(
-            "admin:meetings_meeting_change", obj.meeting_id, clipped(str(obj.meeting), css_class="vani-title")
+            "admin:meetings_meeting_change",
+            obj.meeting_id,
+            clipped(str(obj.meeting), css_class="vani-meeting"),
         )
 
     @admin.display(description="channel: recipient")
@@ -96,6 +97,10 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         return format_html(
             "{}: {}", obj.get_channel_display(), clipped(obj.recipient, css_class="vani-email")
         )
+
+    @admin.display(description="tries", ordering="attempts")
+    def attempts_column(self, obj: Notification) -> int:
+        return obj.attempts
 
     @admin.display(description="status")
     def status_column(self, obj: Notification):
@@ -107,13 +112,13 @@ class NotificationAdmin(ReadOnlyModelAdmin):
         reason = obj.last_error if obj.status != NotificationStatus.SENT else ""
         return badge_with_reason(badge_html=label, reason=reason)
 
-    @admin.display(description=zone_heading("sent or due"), ordering="created_at")
+    @admin.display(description="sent / due", ordering="created_at")
     def when_column(self, obj: Notification):
         if obj.sent_at:
-            return format_html("sent {}", local_time(obj.sent_at, fmt="Y-m-d H:i"))
+            return format_html("sent {}", local_time(obj.sent_at, fmt="Y-m-d H:i T"))
         if obj.next_attempt_at and obj.status != NotificationStatus.FAILED:
-            return format_html("due {}", local_time(obj.next_attempt_at, fmt="Y-m-d H:i"))
-        return format_html("created {}", local_time(obj.created_at, fmt="Y-m-d H:i"))
+            return format_html("due {}", local_time(obj.next_attempt_at, fmt="Y-m-d H:i T"))
+        return format_html("created {}", local_time(obj.created_at, fmt="Y-m-d H:i T"))
 
     @admin.display(description="webhook event", ordering="event")
     def event_link(self, obj: Notification):

@@ -46,7 +46,6 @@ from console.widgets import (
     display_body,
     local_time,
     status_badge,
-    zone_heading,
 )
 from webhooks import selectors
 from webhooks.ingest import mask_headers
@@ -90,7 +89,7 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
         "uid_column",
         "status_with_reason",
         "signature_column",
-        "attempts",
+        "attempts_column",
         "meeting_column",
     )
     list_display_links = ("event_number",)
@@ -134,7 +133,23 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
         "processed_at",
         "last_error",
     )
+    # The outcome first: what happened to the delivery, then what arrived.
     fieldsets = (
+        (
+            "Outcome",
+            {
+                "fields": (
+                    "status_column",
+                    "status_reason",
+                    "duplicate_of_link",
+                    "meeting_column",
+                    "attempts",
+                    "next_attempt_at",
+                    "processed_at",
+                    "last_error",
+                )
+            },
+        ),
         (
             "Delivery",
             {
@@ -154,21 +169,6 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
                     "body_size",
                     "body_truncated",
                     "fingerprint",
-                )
-            },
-        ),
-        (
-            "Outcome",
-            {
-                "fields": (
-                    "status_column",
-                    "status_reason",
-                    "duplicate_of_link",
-                    "meeting_column",
-                    "attempts",
-                    "next_attempt_at",
-                    "processed_at",
-                    "last_error",
                 )
             },
         ),
@@ -198,9 +198,17 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
     def status_column(self, obj: WebhookEvent):
         return status_badge(obj.status)
 
-    @admin.display(description=zone_heading("received"), ordering="received_at")
-    def received_column(self, obj: WebhookEvent) -> str:
-        return local_time(obj.received_at, fmt="Y-m-d H:i:s")
+    @admin.display(description="received", ordering="received_at")
+    def received_column(self, obj: WebhookEvent):
+        return format_html(
+            '<span title="{}">{}</span>',
+            local_time(obj.received_at, fmt="Y-m-d H:i:s.u T"),
+            local_time(obj.received_at, fmt="Y-m-d H:i T"),
+        )
+
+    @admin.display(description="tries")
+    def attempts_column(self, obj: WebhookEvent) -> int:
+        return obj.attempts
 
     @admin.display(description="trigger")
     def trigger_column(self, obj: WebhookEvent):
@@ -232,7 +240,7 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
             return "—"
         meeting = obj.meeting
         return format_html(
-            '<a href="{}" class="vani-clip vani-meeting" title="{}">{}</a><small class="vani-reason">{}</small>',
+            '<a href="{}" class="vani-clip vani-meeting" title="{}">{}</a><small class="vani-sub">{}</small>',
             reverse("admin:meetings_meeting_change", args=[obj.meeting_id]),
             meeting.title or meeting.cal_event_id,
             Truncator(meeting.title or meeting.cal_event_id).chars(120),
