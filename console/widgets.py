@@ -44,7 +44,7 @@ JOB_COLOURS = {
     ReprocessJobStatus.FAILED: "#b91c1c",
     ReprocessJobStatus.CANCELLED: "#6b7280",
 }
-MEETING_STATUS_COLOURS = {
+MEETING_STATUS_COLOURS: dict[str, str] = {
     MeetingStatus.SCHEDULED: "#2563eb",
     MeetingStatus.CANCELLED: "#6b7280",
     MeetingStatus.COMPLETED: "#15803d",
@@ -57,7 +57,7 @@ NOTIFICATION_COLOURS = {
     "sent": "#15803d",
     "failed": "#b91c1c",
 }
-PAYMENT_COLOURS = {
+PAYMENT_COLOURS: dict[str, str] = {
     PaymentStatus.NONE: "#9ca3af",
     PaymentStatus.PENDING: "#d97706",
     PaymentStatus.PAID: "#15803d",
