@@ -116,9 +116,14 @@ class Command(BaseCommand):
             shown = answer.body.strip()[:2000]
         self.stdout.write(f"<- {answer.status} in {answer.elapsed_ms:.0f} ms  {shown}")
         if answer.status == 401:
+            if options["unsigned"]:
+                why = "it was sent unsigned (--unsigned) to a server that has a secret"
+            elif secret:
+                why = "the server's CAL_COM_WEBHOOK_SECRET differs from this command's"
+            else:
+                why = "the server has a CAL_COM_WEBHOOK_SECRET and this command has none"
             raise CommandError(
-                "the endpoint refused the signature (401): the server has a CAL_COM_WEBHOOK_SECRET and "
-                f"this command {'signed with another one' if secret else 'has none'}; both read "
+                f"the endpoint answered 401, signature refused: {why}; both read "
                 f"{env_file_path()} unless the environment sets it"
             )
         if answer.status >= 300:
