@@ -34,21 +34,26 @@ def new_sample_booking(*, uid: str = "", booking_id: int | None = None, **fields
     )
 
 
-def build_sample_webhook_body(*, trigger: str, booking: SampleBooking, now: datetime | None = None) -> dict:
+def build_sample_webhook_body(
+    *, trigger: str, booking: SampleBooking, now: datetime | None = None, start: datetime | None = None
+) -> dict:
     """A realistic Cal.com body (payload version 2021-10-20) for `trigger`, shaped like the
     bodies Cal.com sends (calcom/payloads), with a fresh `createdAt`: the booking starts
-    tomorrow on the hour (MEETING_STARTED/ENDED: it starts or ends now).
+    tomorrow on the hour (MEETING_STARTED/ENDED: it starts or ends now), or at `start`.
     """
     if trigger not in DELIVERABLE_TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}; one of: {', '.join(DELIVERABLE_TRIGGERS)}")
     now = now or timezone.now()
-    start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    end = start + timedelta(minutes=30)
-    if trigger == "MEETING_STARTED":
-        # Sent by Cal.com's cron at the booking's start or end: that moment is now.
-        start, end = now, now + timedelta(minutes=30)
-    elif trigger == "MEETING_ENDED":
-        start, end = now - timedelta(minutes=30), now
+    if start is not None:
+        end = start + timedelta(minutes=booking.length)
+    else:
+        start = (now + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+        end = start + timedelta(minutes=30)
+        if trigger == "MEETING_STARTED":
+            # Sent by Cal.com's cron at the booking's start or end: that moment is now.
+            start, end = now, now + timedelta(minutes=30)
+        elif trigger == "MEETING_ENDED":
+            start, end = now - timedelta(minutes=30), now
     if trigger == "BOOKING_RESCHEDULED" and not booking.reschedule_uid:
         booking = replace(booking, reschedule_uid=new_sample_booking().uid)
     times = BodyTimes(
@@ -66,6 +71,44 @@ def build_sample_webhook_body(*, trigger: str, booking: SampleBooking, now: date
         now=_calcom_time(now),
     )
     return webhook_body(trigger=trigger, booking=booking, times=times, rng=random.Random())
+
+
+# The booking story `send_test_webhook --story` plays, in Cal.com's order: booked, paid, held,
+# then an attendee marked as a no-show and the mark taken back. The meeting ends completed,
+# with its HITs, and every step shows in its timeline. (trigger, no-show mark or None)
+BOOKING_STORY: tuple[tuple[str, bool | None], ...] = (
+    ("BOOKING_CREATED", None),
+    ("BOOKING_PAID", None),
+    ("MEETING_ENDED", None),
+    ("BOOKING_NO_SHOW_UPDATED", True),
+    ("BOOKING_NO_SHOW_UPDATED", False),
+)
+
+
+def booking_story_bodies(*, booking: SampleBooking, now: datetime) -> list[tuple[str, dict]]:
+    """The bodies of BOOKING_STORY about one booking that ended a few minutes before `now`.
+
+    Each is dated as Cal.com would date it, so VANI applies them in story order: booked and paid
+    the day before, MEETING_ENDED at the booking's end (its flat body's moment), the no-show
+    marks a minute and two minutes after it.
+    """
+    end = (now - timedelta(minutes=3)).replace(second=0, microsecond=0)
+    start = end - timedelta(minutes=booking.length)
+    moments = {
+        "BOOKING_CREATED": start - timedelta(days=1),
+        "BOOKING_PAID": start - timedelta(days=1) + timedelta(minutes=1),
+        "MEETING_ENDED": end,
+    }
+    bodies = []
+    for index, (trigger, no_show) in enumerate(BOOKING_STORY):
+        created = moments.get(trigger) or end + timedelta(minutes=index - 2)
+        body = build_sample_webhook_body(trigger=trigger, booking=booking, now=created, start=start)
+        if no_show is not None:
+            body["payload"]["attendees"] = [{"email": booking.attendee_email, "noShow": no_show}]
+            verb = "marked as" if no_show else "no longer marked as"
+            body["payload"]["message"] = f"{booking.attendee_email} {verb} no-show"
+        bodies.append((trigger, body))
+    return bodies
 
 
 def encode_webhook_body(body: dict) -> bytes:

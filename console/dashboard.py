@@ -1,6 +1,8 @@
 """The webhook dashboard: a 14-day chart of deliveries by status and what needs attention now.
 
-The chart is laid out here and drawn as server-side SVG by the template (no JavaScript).
+The attention cards are a list of `DashboardCard`s, each built by one function of
+`DASHBOARD_CARDS`; a feature adds its card by appending a function. The chart is laid out here
+and drawn as server-side SVG by the template (no JavaScript).
 """
 
 from __future__ import annotations
@@ -15,15 +17,78 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from console.calcom_sync import sync_card
 from console.filters import event_list_url
-from console.widgets import STATUS_COLOURS, format_age
+from console.widgets import STATUS_COLOURS, format_age, local_time
 from webhooks import selectors
 from webhooks.models import WebhookEventStatus
 from webhooks.ops_selectors import refused_deliveries
 
 DASHBOARD_CACHE_KEY = "webhooks:admin-dashboard:daily-counts"
+
+
+@dataclass(frozen=True)
+class DashboardCard:
+    """One attention card: a big number (or short text), what it means, where to act.
+
+    With a `url` the whole card is the link, so its `note` must hold none.
+    """
+
+    id: str  # the element id, "card-…"
+    title: str
+    number: str
+    note: SafeString | str = ""
+    url: str = ""
+    alert: bool = False
+
+
+def failed_card(*, health: selectors.EventHealth, now) -> DashboardCard:
+    return DashboardCard(
+        id="card-failed",
+        title="Failed",
+        number=str(health.failed),
+        note="waiting for an automatic retry or a reprocess",
+        url=event_list_url(status=WebhookEventStatus.FAILED),
+        alert=bool(health.failed),
+    )
+
+
+def dead_card(*, health: selectors.EventHealth, now) -> DashboardCard:
+    return DashboardCard(
+        id="card-dead",
+        title="Dead",
+        number=str(health.dead),
+        note="out of retries: reprocess after a fix",
+        url=event_list_url(status=WebhookEventStatus.DEAD),
+        alert=bool(health.dead),
+    )
+
+
+def oldest_card(*, health: selectors.EventHealth, now) -> DashboardCard:
+    oldest = health.oldest_unprocessed
+    if oldest is None:
+        return DashboardCard(id="card-oldest", title="Oldest unprocessed", number="—", note="nothing waiting")
+    note = format_html(
+        '<a href="{}">#{}</a> {}, received {}<br>{} received, processing or failed',
+        reverse("admin:webhooks_webhookevent_change", args=[oldest.pk]),
+        oldest.pk,
+        oldest.status,
+        local_time(oldest.received_at, fmt="Y-m-d H:i T"),
+        health.unprocessed,
+    )
+    return DashboardCard(
+        id="card-oldest",
+        title="Oldest unprocessed",
+        number=format_age(now - oldest.received_at),
+        note=note,  # holds the link to the event: the card itself is no link
+    )
+
+
+# Each builds one card from the live health figures; appended to by features with a card.
+DASHBOARD_CARDS = [failed_card, dead_card, oldest_card]
 
 
 def dashboard_view(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> TemplateResponse:
@@ -37,19 +102,13 @@ def dashboard_view(request: HttpRequest, *, model_admin: admin.ModelAdmin) -> Te
         DASHBOARD_CACHE_KEY, lambda: (selectors.daily_event_counts(days=14), now), 60
     )
     health = selectors.event_health()
-    oldest = health.oldest_unprocessed
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Webhook dashboard",
         "opts": model_admin.model._meta,
+        "cards": [build(health=health, now=now) for build in DASHBOARD_CARDS],
         "chart": build_daily_chart(days=days),
         "counted_at": counted_at,
-        "health": health,
-        "oldest_age": format_age(now - oldest.received_at) if oldest else "",
-        "oldest_url": (reverse("admin:webhooks_webhookevent_change", args=[oldest.pk]) if oldest else ""),
-        "failed_url": event_list_url(status=WebhookEventStatus.FAILED),
-        "dead_url": event_list_url(status=WebhookEventStatus.DEAD),
-        "received_url": event_list_url(status=WebhookEventStatus.RECEIVED),
         "last_24h_url": event_list_url(received="24h"),
         "jobs_url": reverse("admin:webhooks_reprocessjob_changelist"),
         "active_jobs": selectors.active_reprocess_jobs()[:5],

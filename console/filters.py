@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.http import QueryDict
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -102,6 +103,34 @@ class ReceivedAtFilter(admin.ListFilter):
                 "query_string": changelist.get_query_string({"received": key}, remove=["received"]),
                 "display": label,
             }
+
+
+# Django's own query-string forms of our filters (its field-lookup syntax, as in links built by
+# hand or by other admin pages) and the parameter each one means.
+LIST_PARAM_ALIASES = {
+    "status__exact": "status",
+    "trigger_event": "trigger",
+    "trigger_event__exact": "trigger",
+    "signature_result": "signature",
+    "signature_result__exact": "signature",
+}
+
+
+def canonical_list_params(params: QueryDict) -> QueryDict:
+    """The event list's query string with every alias replaced by the parameter it means.
+
+    Raises ValueError when two forms of one filter disagree (no event could match both).
+    """
+    if not any(alias in params for alias in LIST_PARAM_ALIASES):
+        return params
+    canonical = params.copy()
+    for alias, name in LIST_PARAM_ALIASES.items():
+        for value in canonical.pop(alias, []):
+            current = canonical.get(name)
+            if current not in (None, value):
+                raise ValueError(f"{alias}={value!r} contradicts {name}={current!r}")
+            canonical[name] = value
+    return canonical
 
 
 def event_filter_from_params(params) -> selectors.EventFilter:

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.paginator import Paginator
-from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
+from django.utils.functional import cached_property, lazy
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from meetings.models import MeetingStatus, PaymentStatus
+from notifications.content import format_amount
 from webhooks import selectors
 from webhooks.body_json import parse_body_json
 from webhooks.models import ReprocessJobStatus, SignatureResult, WebhookEventStatus
@@ -40,13 +44,20 @@ JOB_COLOURS = {
     ReprocessJobStatus.FAILED: "#b91c1c",
     ReprocessJobStatus.CANCELLED: "#6b7280",
 }
-MEETING_STATUS_COLOURS = {
+MEETING_STATUS_COLOURS: dict[str, str] = {
     MeetingStatus.SCHEDULED: "#2563eb",
     MeetingStatus.CANCELLED: "#6b7280",
     MeetingStatus.COMPLETED: "#15803d",
     MeetingStatus.NO_SHOW: "#b91c1c",
 }
-PAYMENT_COLOURS = {
+# Keyed by value so that statuses added later (e.g. "withdrawn") fall back to grey.
+NOTIFICATION_COLOURS = {
+    "pending": "#2563eb",
+    "sending": "#0891b2",
+    "sent": "#15803d",
+    "failed": "#b91c1c",
+}
+PAYMENT_COLOURS: dict[str, str] = {
     PaymentStatus.NONE: "#9ca3af",
     PaymentStatus.PENDING: "#d97706",
     PaymentStatus.PAID: "#15803d",
@@ -62,6 +73,53 @@ def badge(*, label: str, colour: str, css_class: str = ""):
 def status_badge(status: str):
     label = WebhookEventStatus(status).label if status in WebhookEventStatus.values else status
     return badge(label=label, colour=STATUS_COLOURS.get(status, "#6b7280"), css_class=f"status-{status}")
+
+
+def clipped(text: str, *, css_class: str = "", limit: int = 200):
+    """Text cut to one line by the stylesheet (ellipsis), in full on hover."""
+    text = text or ""
+    return format_html(
+        '<span class="vani-clip {}" title="{}">{}</span>', css_class, text, Truncator(text).chars(limit)
+    )
+
+
+def badge_with_reason(*, badge_html, reason: str):
+    """A status badge with the reason for it beneath, cut to one line."""
+    if not reason:
+        return badge_html
+    return format_html("{}{}", badge_html, clipped(reason.splitlines()[0], css_class="vani-reason"))
+
+
+def money(*, minor_units: int | None, currency: str) -> str:
+    """15000 USD → "$150.00" (Cal.com amounts are in the currency's minor units); "—" if none."""
+    if minor_units is None:
+        return "—"
+    return format_amount(minor_units=minor_units, currency=currency)
+
+
+def local_time(moment: datetime | None, *, fmt: str = "Y-m-d H:i T") -> str:
+    """A moment in the active time zone (TIME_ZONE), the zone named: "2025-06-02 11:15 CEST"."""
+    if moment is None:
+        return "—"
+    return format_date(timezone.localtime(moment), fmt)
+
+
+def _zone_heading(label: str) -> str:
+    return f"{label} ({timezone.get_current_timezone_name()})"
+
+
+# A column heading naming the zone its times are shown in, worked out per request.
+zone_heading = lazy(_zone_heading, str)
+
+
+def readable_list(items) -> str:
+    """A JSON list of strings (e-mails) as a list, one per line; "—" when empty."""
+    values = [str(item) for item in (items or []) if str(item)]
+    if not values:
+        return "—"
+    return format_html(
+        '<ul class="vani-plain-list">{}</ul>', format_html_join("", "<li>{}</li>", ((v,) for v in values))
+    )
 
 
 @dataclass(frozen=True)
@@ -117,14 +175,3 @@ def format_age(age: timedelta) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{seconds} s"
-
-
-def meeting_timeline_panel(*, meeting_id: int) -> dict[str, object]:
-    """Context for the meeting page's timeline: each entry with its webhook event's status badge."""
-    return {
-        "timeline": [
-            (entry, status_badge(entry.event.status) if entry.event else "")
-            for entry in selectors.meeting_timeline(meeting_id=meeting_id)
-        ],
-        "timeline_limit": selectors.TIMELINE_LIMIT,
-    }

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install everything and start the service on the embedded default: SQLite, tasks run inline.
+# Reads and keeps the one .env (common/envfile.py) that the settings and every command read.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PYTHONUNBUFFERED=1
-# Unless configured (environment or .env), the public URL is where this server listens.
-if [ -z "${PUBLIC_BASE_URL:-}" ] && ! grep -qs '^PUBLIC_BASE_URL=' .env; then
-  export PUBLIC_BASE_URL="http://${HOST:-127.0.0.1}:${PORT:-8000}"
-fi
+.venv/bin/python -m common.envfile ensure
+bind=$(.venv/bin/python -m common.envfile bind)
+# What would stop the server (database, settings, port) is said now, in a line or two.
+.venv/bin/python -m vani.preflight --bind "$bind"
 .venv/bin/python manage.py migrate --noinput -v0
-.venv/bin/python manage.py startup_status --bind "${HOST:-127.0.0.1}:${PORT:-8000}"
-exec .venv/bin/python manage.py runserver "${HOST:-127.0.0.1}:${PORT:-8000}"
+.venv/bin/python manage.py startup_status --bind "$bind"
+exec .venv/bin/python manage.py runserver "$bind"

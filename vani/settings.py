@@ -1,18 +1,22 @@
 """Settings for the VANI Cal.com webhook service.
 
 Everything that differs between a laptop and production comes from the environment
-(django-environ); an optional `.env` file next to manage.py is read first.
+(django-environ); the `.env` file next to manage.py (common/envfile.py; `make run` creates it) is
+read too, the environment winning.
 """
 
 import warnings
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from common.envfile import env_file_path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+environ.Env.read_env(env_file_path(), overwrite=False)
 
 # development | production. Production fails closed (see webhooks/checks.py).
 ENVIRONMENT = env.str("ENVIRONMENT", default="development")
@@ -27,8 +31,12 @@ SECRET_KEY = env.str(
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"] if not IS_PRODUCTION else [])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+# Where `make run` listens (scripts/run.sh reads these from the same .env).
+HOST = env.str("HOST", default="127.0.0.1")
+PORT = env.int("PORT", default=8000)
 # The public origin Cal.com reaches us at (e.g. an ngrok URL); the webhook URL is derived from it.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Unset, it is where `make run` listens, so the tools in another shell post to the right port.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://{HOST}:{PORT}").rstrip("/")
 WEBHOOK_PATH = "/api/webhooks/cal-com"
 
 INSTALLED_APPS = [
@@ -96,7 +104,15 @@ WSGI_APPLICATION = "vani.wsgi.application"
 # an outage) within about that long even when the database accepts TCP and never answers.
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
 DB_REQUEST_TIMEOUT = env.float("DB_REQUEST_TIMEOUT", default=4.0)
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# A typo in the scheme would otherwise surface as a KeyError or a backend import error.
+_scheme = DATABASE_URL.split("://", 1)[0] if "://" in DATABASE_URL else ""
+if _scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
+    raise ImproperlyConfigured(
+        f"DATABASE_URL: unknown scheme {(_scheme or DATABASE_URL.split(':', 1)[0])[:20]!r}; use "
+        "postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH"
+    )
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent deliveries on the embedded default: take the write lock at BEGIN (no
     # deadlock-prone lock upgrades), wait for it instead of failing with "database is locked",
@@ -130,9 +146,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# Times are stored in UTC; the console and notifications show them in this zone, named
+# (e.g. "Europe/Berlin"; vani/preflight.py refuses an unknown name before the server starts).
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Our own date formats (vani/formats/): every date and time the console shows names its zone.
+FORMAT_MODULE_PATH = ["vani.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Count, Max, Min, QuerySet
 
 from .models import SignatureResult, WebhookEvent, WebhookEventStatus
@@ -38,6 +38,44 @@ def database_is_reachable() -> bool:
             return cursor.fetchone() == (1,)
     except Exception:
         return False
+
+
+# Set once every migration is found applied: a running process never sees them undone.
+_migrations_seen_applied = False
+
+
+def migrations_pending() -> bool:
+    """Whether the database lacks migrations this code has (e.g. a fresh database, no tables)."""
+    global _migrations_seen_applied
+    if _migrations_seen_applied:
+        return False
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    pending = bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    _migrations_seen_applied = not pending
+    return pending
+
+
+DATABASE_UNREACHABLE = "unreachable"
+MIGRATIONS_NOT_APPLIED = "migrations not applied"
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """Whether a database error says a table does not exist (SQLite, PostgreSQL): migrations
+    were not applied. Read from the error, so an outage costs no second query."""
+    text = str(exc)
+    return "no such table" in text or ('relation "' in text and "does not exist" in text)
+
+
+def database_problem() -> str:
+    """Why the database cannot serve us ("unreachable", "migrations not applied"), or ""."""
+    if not database_is_reachable():
+        return DATABASE_UNREACHABLE
+    try:
+        return MIGRATIONS_NOT_APPLIED if migrations_pending() else ""
+    except DatabaseError:
+        return DATABASE_UNREACHABLE
 
 
 @dataclass(frozen=True)

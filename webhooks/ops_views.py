@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .metrics import render_metrics
-from .ops_selectors import backlog, database_is_reachable
+from .ops_selectors import MIGRATIONS_NOT_APPLIED, backlog, database_problem
 from .views import address_in_networks, allowed_networks, client_ip
 
 
@@ -24,13 +24,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """`GET /readyz`: 200 when the database answers, else 503; with the backlog for a glance.
+    """`GET /readyz`: 200 when the database answers and is migrated, else 503 JSON naming the
+    cause; with the backlog for a glance.
 
     A large backlog does not make us unready: taking web processes out of rotation would not
     drain it, only refuse Cal.com's deliveries.
     """
-    if not database_is_reachable():
-        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    problem = database_problem()
+    if problem:
+        answer = {"status": "unavailable", "database": problem}
+        if problem == MIGRATIONS_NOT_APPLIED:
+            answer["fix"] = "run `manage.py migrate` (make run does it)"
+        return JsonResponse(answer, status=503)
     pending = backlog()
     return JsonResponse(
         {

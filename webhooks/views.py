@@ -20,6 +20,7 @@ from common.logfields import log_fields
 from .ingest import record_delivery, webhook_secrets
 from .metrics import INGEST_SECONDS
 from .models import SignatureResult
+from .ops_selectors import is_missing_table
 from .rate_limit import record_refused_delivery
 
 logger = logging.getLogger("webhooks")
@@ -116,7 +117,11 @@ class CalComWebhookView(View):
                 what="webhook database unavailable",
                 error=f"{type(exc).__name__}: {first_line}"[:300],
             )
-            response = JsonResponse({"error": "database unavailable, retry later"}, status=503)
+            if is_missing_table(exc):
+                message = "database not ready: migrations not applied (run manage.py migrate)"
+            else:
+                message = "database unavailable, retry later"
+            response = JsonResponse({"error": message}, status=503)
             response["Retry-After"] = "5"
         INGEST_SECONDS.labels(code=str(response.status_code)).observe(time.perf_counter() - started)
         return response

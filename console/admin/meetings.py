@@ -18,12 +18,16 @@ from django.utils.http import urlencode
 from console.admin.base import BoundedChangeListMixin, VaniModelAdmin
 from console.calcom_sync import sync_from_calcom, sync_one_view
 from console.filters import event_list_url
+from console.meeting_page import meeting_page_context, payment_badge
 from console.widgets import (
     MEETING_STATUS_COLOURS,
-    PAYMENT_COLOURS,
     EstimatedCountPaginator,
     badge,
-    meeting_timeline_panel,
+    clipped,
+    local_time,
+    money,
+    readable_list,
+    zone_heading,
 )
 from meetings import selectors as meeting_selectors
 from meetings.models import Meeting, Target
@@ -76,19 +80,20 @@ class StartTimeFilter(admin.SimpleListFilter):
 
 @admin.register(Meeting)
 class MeetingAdmin(VaniModelAdmin):
+    # Fits a 1366-px laptop: title, attendee and target cut to one line (full text on hover).
     list_display = (
         "meeting_title",
         "status_column",
-        "start_time",
+        "start_column",
         "attendee_column",
-        "target",
+        "target_column",
         "payment_column",
     )
     list_display_links = ("meeting_title",)
     list_filter = ("status", StartTimeFilter, "payment_status", "host_no_show")
     list_select_related = ("target",)
     list_per_page = 50
-    sortable_by = ("start_time",)
+    sortable_by = ("start_column",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
@@ -99,7 +104,10 @@ class MeetingAdmin(VaniModelAdmin):
     )
     autocomplete_fields = ("target",)
     actions = (sync_from_calcom,)
+    # The page leads with the meeting's story (change_form.html: summary and timeline); these
+    # are the raw fields beneath it.
     fieldsets = (
+        ("Linked target", {"fields": ("target",)}),
         (
             "Booking",
             {
@@ -125,8 +133,7 @@ class MeetingAdmin(VaniModelAdmin):
                     "attendee_email",
                     "organizer_name",
                     "organizer_email",
-                    "target",
-                    "no_show_emails",
+                    "no_show_list",
                     "host_no_show",
                 )
             },
@@ -137,8 +144,7 @@ class MeetingAdmin(VaniModelAdmin):
                 "fields": (
                     "payment_column",
                     "payment_id",
-                    "payment_amount",
-                    "payment_currency",
+                    "amount_column",
                     "paid_at",
                 )
             },
@@ -174,12 +180,11 @@ class MeetingAdmin(VaniModelAdmin):
         "attendee_email",
         "organizer_name",
         "organizer_email",
-        "no_show_emails",
+        "no_show_list",
         "host_no_show",
         "payment_column",
         "payment_id",
-        "payment_amount",
-        "payment_currency",
+        "amount_column",
         "paid_at",
         "cancellation_reason",
         "reschedule_requested",
@@ -190,9 +195,6 @@ class MeetingAdmin(VaniModelAdmin):
         "updated_at",
         "events_link",
     )
-
-    class Media:
-        css = {"all": ("webhooks/admin.css",)}
 
     # Meetings come from Cal.com; they are never added or deleted by hand.
     def has_add_permission(self, request):
@@ -221,12 +223,30 @@ class MeetingAdmin(VaniModelAdmin):
         extra = dict(extra_context or {})
         meeting = self.get_object(request, object_id)
         if meeting is not None:
-            extra.update(meeting_timeline_panel(meeting_id=meeting.pk))
+            extra.update(meeting_page_context(meeting=meeting))
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     @admin.display(description="meeting", ordering="start_time")
-    def meeting_title(self, obj: Meeting) -> str:
-        return obj.title[:60] or obj.cal_event_id
+    def meeting_title(self, obj: Meeting):
+        return clipped(obj.title or obj.cal_event_id, css_class="vani-title")
+
+    @admin.display(description=zone_heading("starts"), ordering="start_time")
+    def start_column(self, obj: Meeting) -> str:
+        return local_time(obj.start_time, fmt="Y-m-d H:i")
+
+    @admin.display(description="target", ordering="target")
+    def target_column(self, obj: Meeting):
+        if obj.target is None:
+            return "—"
+        return clipped(str(obj.target), css_class="vani-email")
+
+    @admin.display(description="amount")
+    def amount_column(self, obj: Meeting) -> str:
+        return money(minor_units=obj.payment_amount, currency=obj.payment_currency)
+
+    @admin.display(description="no-show attendees")
+    def no_show_list(self, obj: Meeting):
+        return readable_list(obj.no_show_emails)
 
     @admin.display(description="status")
     def status_column(self, obj: Meeting):
@@ -246,14 +266,15 @@ class MeetingAdmin(VaniModelAdmin):
     def attendee_column(self, obj: Meeting):
         if not obj.attendee_email:
             return "—"
-        return format_html("{} <small>{}</small>", obj.attendee_name, obj.attendee_email)
+        return format_html(
+            "{}{}",
+            clipped(obj.attendee_name or obj.attendee_email, css_class="vani-email"),
+            clipped(obj.attendee_email, css_class="vani-email vani-sub") if obj.attendee_name else "",
+        )
 
     @admin.display(description="payment")
     def payment_column(self, obj: Meeting):
-        return badge(
-            label=obj.get_payment_status_display(),
-            colour=PAYMENT_COLOURS.get(obj.payment_status, "#9ca3af"),
-        )
+        return payment_badge(meeting=obj)
 
     @admin.display(description="every booking uid")
     def booking_uids(self, obj: Meeting) -> str:
@@ -267,12 +288,36 @@ class MeetingAdmin(VaniModelAdmin):
 
 @admin.register(Target)
 class TargetAdmin(VaniModelAdmin):
-    list_display = ("name", "email", "company", "owner", "created_at", "meetings_link")
+    list_display = (
+        "name_column",
+        "email_column",
+        "company_column",
+        "owner",
+        "created_column",
+        "meetings_link",
+    )
+    list_display_links = ("name_column",)
     list_filter = (("owner", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("owner",)
     search_fields = ("name", "email", "company", "owner__username", "owner__email")
     autocomplete_fields = ("owner",)
     show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description="name", ordering="name")
+    def name_column(self, obj: Target):
+        return clipped(obj.name or "(no name)", css_class="vani-email")
+
+    @admin.display(description="e-mail", ordering="email")
+    def email_column(self, obj: Target):
+        return clipped(obj.email, css_class="vani-email")
+
+    @admin.display(description="company", ordering="company")
+    def company_column(self, obj: Target):
+        return clipped(obj.company or "—", css_class="vani-email")
+
+    @admin.display(description="added", ordering="created_at")
+    def created_column(self, obj: Target) -> str:
+        return local_time(obj.created_at, fmt="Y-m-d H:i T")
 
     @admin.display(description="meetings")
     def meetings_link(self, obj: Target):

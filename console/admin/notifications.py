@@ -8,24 +8,28 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from console.admin.base import ReadOnlyModelAdmin
+from console.widgets import (
+    NOTIFICATION_COLOURS,
+    badge,
+    badge_with_reason,
+    clipped,
+    local_time,
+)
 from notifications.models import Notification, NotificationStatus
 from notifications.services import resend_notifications
 
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyModelAdmin):
+    # Fits a 1366-px laptop: recipient and meeting cut to one line, the error under the status.
     list_display = (
         "id",
         "kind",
         "meeting_link",
-        "channel",
-        "recipient",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "sent_at",
-        "short_error",
-        "created_at",
+        "recipient_column",
+        "status_column",
+        "attempts_column",
+        "when_column",
     )
     list_filter = ("status", "kind", "channel", "created_at", "sent_at")
     search_fields = (
@@ -83,17 +87,45 @@ class NotificationAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="meeting", ordering="meeting")
     def meeting_link(self, obj: Notification):
-        return _admin_link("admin:meetings_meeting_change", obj.meeting_id, obj.meeting)
+        return _admin_link(
+            "admin:meetings_meeting_change",
+            obj.meeting_id,
+            clipped(str(obj.meeting), css_class="vani-meeting"),
+        )
+
+    @admin.display(description="channel: recipient")
+    def recipient_column(self, obj: Notification):
+        return format_html(
+            "{}: {}", obj.get_channel_display(), clipped(obj.recipient, css_class="vani-email")
+        )
+
+    @admin.display(description="tries", ordering="attempts")
+    def attempts_column(self, obj: Notification) -> int:
+        return obj.attempts
+
+    @admin.display(description="status")
+    def status_column(self, obj: Notification):
+        label = badge(
+            label=obj.get_status_display(),
+            colour=NOTIFICATION_COLOURS.get(obj.status, "#6b7280"),
+            css_class=f"notification-{obj.status}",
+        )
+        reason = obj.withdrawn_reason or (obj.last_error if obj.status != NotificationStatus.SENT else "")
+        return badge_with_reason(badge_html=label, reason=reason)
+
+    @admin.display(description="sent / due", ordering="created_at")
+    def when_column(self, obj: Notification):
+        if obj.sent_at:
+            return format_html("sent {}", local_time(obj.sent_at, fmt="Y-m-d H:i T"))
+        if obj.next_attempt_at and obj.status != NotificationStatus.FAILED:
+            return format_html("due {}", local_time(obj.next_attempt_at, fmt="Y-m-d H:i T"))
+        return format_html("created {}", local_time(obj.created_at, fmt="Y-m-d H:i T"))
 
     @admin.display(description="webhook event", ordering="event")
     def event_link(self, obj: Notification):
         if obj.event_id is None:
             return "—"
         return _admin_link("admin:webhooks_webhookevent_change", obj.event_id, f"#{obj.event_id}")
-
-    @admin.display(description="last error / why withdrawn")
-    def short_error(self, obj: Notification) -> str:
-        return Truncator(obj.withdrawn_reason or obj.last_error).chars(80)
 
 
 def _admin_link(url_name: str, object_id: int, label) -> str:

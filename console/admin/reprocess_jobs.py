@@ -57,9 +57,6 @@ class ReprocessJobAdmin(ReadOnlyModelAdmin):
     )
     fields = readonly_fields
 
-    class Media:
-        css = {"all": ("webhooks/admin.css",)}
-
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) or request.user.has_perm(REPROCESS_PERMISSION)
 

@@ -9,17 +9,22 @@ dashboard console/dashboard.py.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
+from django.db.models.functions import Left
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from console.admin.base import BoundedChangeList, ReadOnlyModelAdmin
@@ -29,13 +34,17 @@ from console.filters import (
     SignatureFilter,
     StatusFilter,
     TriggerFilter,
+    canonical_list_params,
     event_filter_from_params,
 )
 from console.widgets import (
     SIGNATURE_COLOURS,
     EstimatedCountPaginator,
     badge,
+    badge_with_reason,
+    clipped,
     display_body,
+    local_time,
     status_badge,
 )
 from webhooks import selectors
@@ -53,24 +62,34 @@ from webhooks.reprocessing import (
 )
 
 LIST_DEFERRED_FIELDS = ("raw_body", "headers", "last_traceback", "status_reason")
+REASON_HEAD_CHARS = 200
+LIST_FILTER_PARAMS = frozenset({"status", "trigger", "signature", *ReceivedAtFilter.parameter_names})
 
 
 class WebhookEventChangeList(BoundedChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         # Bodies and tracebacks can be a megabyte each; a list page never needs them.
-        return super().get_queryset(request, exclude_parameters).defer(*LIST_DEFERRED_FIELDS)
+        # The row shows the start of the reason only.
+        return (
+            super()
+            .get_queryset(request, exclude_parameters)
+            .defer(*LIST_DEFERRED_FIELDS)
+            .annotate(reason_head=Left("status_reason", REASON_HEAD_CHARS))
+        )
 
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyModelAdmin):
+    # Fits a 1366-px laptop: long values are cut to one line (full text on hover), the reason
+    # of an ignored, failed or rejected event sits under its badge.
     list_display = (
         "event_number",
-        "received_at",
-        "trigger_event",
-        "booking_uid",
-        "status_column",
+        "received_column",
+        "trigger_column",
+        "uid_column",
+        "status_with_reason",
         "signature_column",
-        "attempts",
+        "attempts_column",
         "meeting_column",
     )
     list_display_links = ("event_number",)
@@ -79,7 +98,7 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
     list_per_page = 50
     list_max_show_all = 200
     # Sorting by anything but the indexed received time would sort a million rows.
-    sortable_by = ("received_at",)
+    sortable_by = ("received_column",)
     ordering = ("-received_at", "-id")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -114,7 +133,23 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
         "processed_at",
         "last_error",
     )
+    # The outcome first: what happened to the delivery, then what arrived.
     fieldsets = (
+        (
+            "Outcome",
+            {
+                "fields": (
+                    "status_column",
+                    "status_reason",
+                    "duplicate_of_link",
+                    "meeting_column",
+                    "attempts",
+                    "next_attempt_at",
+                    "processed_at",
+                    "last_error",
+                )
+            },
+        ),
         (
             "Delivery",
             {
@@ -137,31 +172,18 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
                 )
             },
         ),
-        (
-            "Outcome",
-            {
-                "fields": (
-                    "status_column",
-                    "status_reason",
-                    "duplicate_of_link",
-                    "meeting_column",
-                    "attempts",
-                    "next_attempt_at",
-                    "processed_at",
-                    "last_error",
-                )
-            },
-        ),
     )
-
-    class Media:
-        css = {"all": ("webhooks/admin.css",)}
 
     def has_reprocess_permission(self, request) -> bool:
         return request.user.has_perm(REPROCESS_PERMISSION)
 
     def get_changelist(self, request, **kwargs):
         return WebhookEventChangeList
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # Only our list filters' own parameters: each is one a bulk job replays. Any other lookup
+        # would narrow the list but not the job, so it is refused (400).
+        return lookup in LIST_FILTER_PARAMS
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.search_webhook_events(queryset=queryset, term=search_term), False
@@ -176,6 +198,35 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
     def status_column(self, obj: WebhookEvent):
         return status_badge(obj.status)
 
+    @admin.display(description="received", ordering="received_at")
+    def received_column(self, obj: WebhookEvent):
+        return format_html(
+            '<span title="{}">{}</span>',
+            local_time(obj.received_at, fmt="Y-m-d H:i:s.u T"),
+            local_time(obj.received_at, fmt="Y-m-d H:i T"),
+        )
+
+    @admin.display(description="tries")
+    def attempts_column(self, obj: WebhookEvent) -> int:
+        return obj.attempts
+
+    @admin.display(description="trigger")
+    def trigger_column(self, obj: WebhookEvent):
+        return clipped(obj.trigger_event or "—", css_class="vani-trigger")
+
+    @admin.display(description="booking uid")
+    def uid_column(self, obj: WebhookEvent):
+        return clipped(obj.booking_uid or "—", css_class="vani-uid")
+
+    @admin.display(description="status and reason")
+    def status_with_reason(self, obj: WebhookEvent):
+        reason = getattr(obj, "reason_head", None)
+        if reason is None:
+            reason = obj.status_reason
+        if obj.status in (WebhookEventStatus.FAILED, WebhookEventStatus.DEAD) and obj.last_error:
+            reason = obj.last_error
+        return badge_with_reason(badge_html=status_badge(obj.status), reason=reason or "")
+
     @admin.display(description="signature")
     def signature_column(self, obj: WebhookEvent):
         return badge(
@@ -189,9 +240,10 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
             return "—"
         meeting = obj.meeting
         return format_html(
-            '<a href="{}">{}</a> <small>{}</small>',
+            '<a href="{}" class="vani-clip vani-meeting" title="{}">{}</a><small class="vani-sub">{}</small>',
             reverse("admin:meetings_meeting_change", args=[obj.meeting_id]),
-            meeting.title[:40] or meeting.cal_event_id,
+            meeting.title or meeting.cal_event_id,
+            Truncator(meeting.title or meeting.cal_event_id).chars(120),
             meeting.get_status_display(),
         )
 
@@ -288,6 +340,8 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
             return None
 
         if select_across:
+            # request.GET is in canonical form here (changelist_view): the job's filter is
+            # exactly the one the list showed.
             as_of = _parse_as_of(request.POST.get("as_of")) or timezone.now()
             max_event_id = _int_or_none(request.POST.get("max_event_id"))
             selection = selection_of_filter(
@@ -299,6 +353,7 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
             as_of = timezone.now()
             selection = selection_of_ids(event_ids=selected_ids)
 
+        inline = settings.TASKS_BACKEND.endswith("ImmediateBackend")
         if request.POST.get("confirm") != "yes":
             by_status = selectors.count_by_status(queryset=selection.runnable_events(force=force))
             return TemplateResponse(
@@ -316,18 +371,35 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
                     "max_event_id": selection.max_event_id,
                     "by_status": sorted(by_status.items()),
                     "total": sum(by_status.values()),
+                    "runs_inline": inline,
                     "runnable_statuses": sorted(runnable_statuses(force=force)),
                     "event_filter": selection.event_filter,
                     "changelist_url": request.get_full_path(),
                 },
             )
 
+        if not selection.runnable_events(force=force).exists():
+            self.message_user(
+                request, "Nothing to reprocess: no selected event can be run.", messages.WARNING
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        started = time.monotonic()
         job = create_reprocess_job(selection=selection, user=request.user, force=force)
-        self.message_user(
-            request,
-            f"Reprocess job #{job.pk} started for {job.total} events; it runs in the background.",
-            messages.SUCCESS,
-        )
+        if inline:
+            # The inline task backend (the development default) ran the job inside this request.
+            job.refresh_from_db()
+            self.message_user(
+                request,
+                f"Reprocess job #{job.pk} ran now, in this request (inline task backend): "
+                f"{job.done} of {job.total} events in {time.monotonic() - started:.1f} s.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request,
+                f"Reprocess job #{job.pk} queued for {job.total} events; a worker runs it in the background.",
+                messages.SUCCESS,
+            )
         return HttpResponseRedirect(reverse("admin:webhooks_reprocessjob_change", args=[job.pk]))
 
     def _report_summary(self, request, summary: BulkReprocessSummary, *, force: bool) -> None:
@@ -349,6 +421,16 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
         return dashboard_view(request, model_admin=self)
 
     def changelist_view(self, request, extra_context=None):
+        # Django's own filter form (?status__exact=…) and ours (?status=…) select the same
+        # events; the list and its bulk actions only ever see ours (console/filters.py).
+        try:
+            canonical = canonical_list_params(request.GET)
+        except ValueError:
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        if canonical != request.GET:
+            if request.method == "GET":
+                return HttpResponseRedirect(f"{request.path}?{canonical.urlencode()}")
+            request.GET = canonical
         extra = {
             "dashboard_url": reverse("admin:webhooks_webhookevent_dashboard"),
             "jobs_url": reverse("admin:webhooks_reprocessjob_changelist"),

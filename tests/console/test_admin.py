@@ -427,8 +427,8 @@ def test_meeting_detail_shows_the_timeline_in_order(admin_client):
     timeline = html.split('id="meeting-timeline"')[1]
     positions = [timeline.index(f">#{event.pk}</a>") for event in (created, moved, cancelled, failed)]
     assert positions == sorted(positions)
-    assert "→ <strong>cancelled</strong>" in timeline and "→ <strong>scheduled</strong>" in timeline
-    assert timeline.index("→ <strong>cancelled</strong>") > positions[2]
+    assert "→ cancelled</strong>" in timeline and "∅ → scheduled</strong>" in timeline
+    assert timeline.index("→ cancelled</strong>") > positions[2]
     assert "tA" in html and "tB" in html
 
 

@@ -22,6 +22,7 @@ from calcom.triggers import DELIVERABLE_TRIGGERS, FLAT_TRIGGERS
 from meetings.models import Meeting, MeetingStatusChange
 from tests.support.bodies import fresh_booking_body as booking_body
 from tests.support.delivery import WEBHOOK_URL
+from tests.support.live import free_port
 from webhooks.models import ProcessingAttempt, WebhookEvent, WebhookEventStatus
 
 # Transactional: deliveries are processed on commit, as in production.
@@ -246,6 +247,15 @@ def test_send_test_webhook_reports_a_refusal(live_server, webhook_secret):
 
 
 @in_database
+def test_send_test_webhook_names_what_to_check_when_nothing_answers(settings):
+    settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{free_port()}"
+    settings.CAL_COM_WEBHOOK_SECRET = settings.CAL_COM_WEBHOOK_SECRET_PROD = ""
+    with pytest.raises(CommandError) as refused:
+        run("send_test_webhook", "PING", "--timeout", "2")
+    assert "make run" in str(refused.value) and "PUBLIC_BASE_URL" in str(refused.value)
+
+
+@in_database
 def test_send_test_webhook_defaults_to_the_public_url(settings, live_server, webhook_secret):
     settings.PUBLIC_BASE_URL = live_server.url
     out, _ = run("send_test_webhook", "MEETING_ENDED", "--print-body")
@@ -278,7 +288,10 @@ def test_calcom_status_summarises_the_last_day(deliver, settings):
     assert lines["backlog"].strip().startswith("1 unfinished")
     assert lines["last delivery"].strip().startswith(f"#{rejected} - rejected")
     assert lines["last accepted"].strip().startswith(f"#{dead} BOOKING_CREATED dead")
-    assert lines["registration"].strip() == "CAL_COM_API_KEY not set"
+    # The tool names the setting it lacks and where it reads it.
+    assert (
+        lines["registration"].strip().startswith("not checked: CAL_COM_API_KEY is not set (environment or ")
+    )
     assert processed < failed
 
     out, _ = run("calcom_status", "--offline")

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from common.envfile import env_file_path
 from webhooks.ops_selectors import operations_status
 
 
@@ -48,7 +49,8 @@ class Command(BaseCommand):
             + (
                 f"configured ({', '.join(secrets)})"
                 if secrets
-                else "NOT CONFIGURED (deliveries are not verified)"
+                else f"NOT CONFIGURED: set CAL_COM_WEBHOOK_SECRET (environment or {env_file_path()}); "
+                "deliveries are not verified"
             ),
             f"tasks backend:   {settings.TASKS_BACKEND.rsplit('.', 1)[-1]}",
             f"last 24 hours:   {counts or 'no deliveries'}",
@@ -95,6 +97,8 @@ def _describe(event, *, now) -> str:
 def _registration(*, offline: bool) -> str:
     if offline:
         return "not checked (--offline)"
+    if not settings.CAL_COM_API_KEY:
+        return f"not checked: CAL_COM_API_KEY is not set (environment or {env_file_path()})"
     # Imported here: it is an HTTP call to Cal.com, only made when asked for.
     from webhooks.subscription import describe_registration
 

@@ -2,6 +2,10 @@
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
+
+from common.envfile import env_file_path
+from webhooks.ops_selectors import MIGRATIONS_NOT_APPLIED, database_problem
 
 
 class Command(BaseCommand):
@@ -17,11 +21,22 @@ class Command(BaseCommand):
             for name in ("CAL_COM_WEBHOOK_SECRET", "CAL_COM_WEBHOOK_SECRET_PROD")
             if getattr(settings, name)
         ]
+        try:
+            problem = database_problem()
+        except DatabaseError as exc:
+            problem = str(exc).splitlines()[0]
+        database = {
+            "": "ready (migrations applied)",
+            MIGRATIONS_NOT_APPLIED: "MIGRATIONS NOT APPLIED - run .venv/bin/python manage.py migrate",
+        }.get(problem, f"NOT READY: {problem}")
+        config = env_file_path()
         lines = [
             "",
             "VANI Cal.com webhook service",
             f"  environment:   {settings.ENVIRONMENT}",
-            f"  database:      {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}",
+            f"  settings from: environment, then {config}" + ("" if config.exists() else " (missing)"),
+            f"  database:      {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, {database}",
+            f"  time zone:     {settings.TIME_ZONE} (times in the console)",
             f"  tasks backend: {settings.TASKS_BACKEND.rsplit('.', 1)[-1]}",
             f"  webhook URL:   {webhook_url}   (give this to Cal.com)",
             f"  admin URL:     http://{bind}/admin/",
@@ -47,4 +62,8 @@ class Command(BaseCommand):
         lines.append("")
         style = self.style.WARNING if not secrets else self.style.SUCCESS
         for line in lines:
-            self.stdout.write(style(line) if "signing secret" in line else line)
+            if "signing secret" in line:
+                line = style(line)
+            elif "NOT" in line and "database" in line:
+                line = self.style.ERROR(line)
+            self.stdout.write(line)
