@@ -263,16 +263,7 @@ def _sample_payload(*, trigger: str, booking: SampleBooking, times: BodyTimes, r
         # The tasker's no-show check (sendGenericWebhookPayload): the attendee rows as read
         # before Cal.com marks them, the Daily participants, and who did not join.
         hosts = trigger == "AFTER_HOSTS_CAL_VIDEO_NO_SHOW"
-        row = {
-            "id": rng.randint(100_000, 999_999),
-            "email": booking.attendee_email,
-            "name": booking.attendee_name,
-            "timeZone": "Europe/London",
-            "phoneNumber": None,
-            "locale": "en",
-            "bookingId": booking.booking_id,
-            "noShow": False,
-        }
+        row = _attendee_row(booking=booking, rng=rng)
         payload = {
             "title": title,
             "bookingId": booking.booking_id,
@@ -456,18 +447,21 @@ def _flat_booking(*, booking: SampleBooking, times: BodyTimes, rng: random.Rando
             "timeZone": "America/New_York",
             "username": booking.organizer_username,
         },
-        "attendees": [
-            {
-                "id": rng.randint(100_000, 999_999),
-                "email": booking.attendee_email,
-                "name": booking.attendee_name,
-                "timeZone": "Europe/London",
-                "phoneNumber": None,
-                "locale": "en",
-                "bookingId": booking.booking_id,
-                "noShow": False,
-            }
-        ],
+        "attendees": [_attendee_row(booking=booking, rng=rng)],
         "payment": [],
         "references": [],
+    }
+
+
+def _attendee_row(*, booking: SampleBooking, rng: random.Random) -> dict[str, Any]:
+    """An Attendee row as Prisma returns it (the raw booking row and the no-show checks)."""
+    return {
+        "id": rng.randint(100_000, 999_999),
+        "email": booking.attendee_email,
+        "name": booking.attendee_name,
+        "timeZone": "Europe/London",
+        "phoneNumber": None,
+        "locale": "en",
+        "bookingId": booking.booking_id,
+        "noShow": False,
     }
