@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .report import noise_gauges
+from .gauges import noise_gauges
 
 
 @dataclass(frozen=True)

@@ -3,106 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-
-from .infra import REPO_DIR
 
 NOTES_PATH = Path(__file__).resolve().parent / "notes.md"
 INGEST_MIN_RATIO = 0.70
 INGEST_MAX_P99_MS = 50.0
 PROCESSING_MIN_EVENTS_PER_S = 300.0
 ADMIN_MAX_MS = 300.0
-
-
-def _run(command: list[str]) -> str:
-    try:
-        return subprocess.run(
-            command, cwd=REPO_DIR, capture_output=True, text=True, timeout=30, check=False
-        ).stdout.rstrip()
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-
-
-def fdatasync_latency_us(*, writes: int = 200) -> float:
-    """Median time of an 8 KiB write + fdatasync on the repository's disk (PostgreSQL's commit
-    path on this one-disk machine); the first thing that grows when neighbours write a lot."""
-    import statistics
-    import tempfile
-    import time
-
-    timings = []
-    block = b"\0" * 8192
-    with tempfile.NamedTemporaryFile(dir=REPO_DIR / "bench") as handle:
-        for _ in range(writes):
-            started = time.perf_counter()
-            os.write(handle.fileno(), block)
-            os.fdatasync(handle.fileno())
-            timings.append((time.perf_counter() - started) * 1e6)
-    return statistics.median(timings)
-
-
-def pressure() -> dict[str, float]:
-    """Linux PSI: share of the last 60 s in which some task waited for CPU / I/O (noise gauge)."""
-    result = {}
-    for resource in ("cpu", "io"):
-        try:
-            line = Path(f"/proc/pressure/{resource}").read_text().splitlines()[0]
-        except (OSError, IndexError):
-            continue
-        fields = dict(item.split("=") for item in line.split()[1:])
-        result[resource] = float(fields.get("avg60", 0))
-    return result
-
-
-def noise_gauges() -> dict:
-    return {
-        "load_average": os.getloadavg(),
-        "fdatasync_us": fdatasync_latency_us(),
-        "pressure_avg60": pressure(),
-    }
-
-
-def machine_facts() -> dict:
-    from django.db import connection
-
-    lscpu = dict(
-        (key.strip(), value.strip())
-        for key, _, value in (line.partition(":") for line in _run(["lscpu"]).splitlines())
-    )
-    postgres = {}
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        postgres["version"] = cursor.fetchone()[0]
-        for setting in (
-            "shared_buffers",
-            "synchronous_commit",
-            "fsync",
-            "wal_sync_method",
-            "max_connections",
-        ):
-            cursor.execute(f"SHOW {setting}")
-            postgres[setting] = cursor.fetchone()[0]
-    return {
-        "nproc": _run(["nproc"]),
-        "cpu_model": lscpu.get("Model name", ""),
-        "hypervisor": lscpu.get("Hypervisor vendor", ""),
-        "memory": _run(["free", "-m"]),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "postgres": postgres,
-    }
-
-
-def git_facts() -> dict:
-    changed = [line for line in _run(["git", "status", "--porcelain"]).splitlines() if line]
-    return {
-        "commit": _run(["git", "rev-parse", "HEAD"]),
-        "uncommitted_files": len(changed),
-    }
+STORAGE_MAX_RATIO = 1.0
 
 
 def targets(results: dict) -> dict[str, dict]:
@@ -128,6 +37,12 @@ def targets(results: dict) -> dict[str, dict]:
             "target": f"every console page < {ADMIN_MAX_MS:.0f} ms at 1,000,000 events",
             "met": admin["seeded"]["events"] >= 1_000_000
             and all(p["console"]["median_ms"] < ADMIN_MAX_MS for p in admin["pages"]),
+        }
+    storage = results.get("storage")
+    if storage:
+        verdicts["storage"] = {
+            "target": f"a stored event (heap + TOAST + indexes) <= {STORAGE_MAX_RATIO:.1f}x its raw body",
+            "met": storage["events"] > 0 and storage["ratio_to_body"] <= STORAGE_MAX_RATIO,
         }
     for part, verdict in verdicts.items():
         # A verdict from a noisy run is printed, but flagged as not conclusive.
@@ -239,6 +154,25 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     _ratio(admin, f"{page['speedup']:.1f}x faster"),
                 )
             )
+    storage = results.get("storage")
+    if storage:
+        per_event = storage["per_event"]
+        rows += [
+            (
+                "storage",
+                f"bytes per event on disk (heap+TOAST+indexes), {storage['events']:,} events",
+                f"{per_event['total']:,.0f}",
+                f"{per_event['body']:,.0f} (raw body)",
+                f"{storage['ratio_to_body']:.2f}",
+            ),
+            (
+                "storage",
+                "bytes per event: heap / TOAST / indexes",
+                f"{per_event['heap']:,.0f} / {per_event['toast']:,.0f} / {per_event['indexes']:,.0f}",
+                "-",
+                "-",
+            ),
+        ]
     memory = results.get("memory", {})
     if memory.get("web_worker_peak_rss_mib"):
         rows.append(
@@ -319,6 +253,13 @@ def json_line(results: dict) -> str:
                 }
                 for p in admin["pages"]
             },
+        }
+    storage = results.get("storage")
+    if storage:
+        summary["storage"] = {
+            "bytes_per_event": round(storage["per_event"]["total"]),
+            "body_bytes_per_event": round(storage["per_event"]["body"]),
+            "ratio": round(storage["ratio_to_body"], 3),
         }
     summary["memory"] = {k: [round(v, 1) for v in vals] for k, vals in results.get("memory", {}).items()}
     summary["noise"] = {
@@ -478,6 +419,18 @@ def _method_section(results: dict) -> list[str]:
             )
             + " (console/stock).",
         ]
+    storage = results.get("storage")
+    if storage:
+        lines.append(
+            "- **Storage**: right after seeding, `VACUUM (ANALYZE) webhook_events`, then PostgreSQL's sizes: "
+            "heap = `pg_relation_size`, indexes = `pg_indexes_size` (largest: "
+            + ", ".join(
+                f"{name} {size / storage['events']:.0f}"
+                for name, size in list(storage["indexes"].items())[:4]
+            )
+            + " bytes per event), TOAST = `pg_total_relation_size` − both; divided by the events, against "
+            "`SUM(body_size)` (the raw bodies as Cal.com sent them) of the same rows."
+        )
     if results.get("memory"):
         lines.append(
             "- **Memory**: VmHWM from /proc/PID/status of each gunicorn worker at the end of the ingest runs "
