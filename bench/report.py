@@ -12,6 +12,7 @@ INGEST_MAX_P99_MS = 50.0
 PROCESSING_MIN_EVENTS_PER_S = 300.0
 ADMIN_MAX_MS = 300.0
 STORAGE_MAX_RATIO = 1.0
+PRUNE_MAX_BATCH_MS = 1000.0
 
 
 def targets(results: dict) -> dict[str, dict]:
@@ -43,6 +44,12 @@ def targets(results: dict) -> dict[str, dict]:
         verdicts["storage"] = {
             "target": f"a stored event (heap + TOAST + indexes) <= {STORAGE_MAX_RATIO:.1f}x its raw body",
             "met": storage["events"] > 0 and storage["ratio_to_body"] <= STORAGE_MAX_RATIO,
+        }
+    pruning = results.get("pruning")
+    if pruning:
+        verdicts["pruning"] = {
+            "target": f"no prune batch (transaction, hence lock) longer than {PRUNE_MAX_BATCH_MS / 1000:.0f} s",
+            "met": pruning["batches"] > 0 and pruning["longest_batch_ms"] < PRUNE_MAX_BATCH_MS,
         }
     for part, verdict in verdicts.items():
         # A verdict from a noisy run is printed, but flagged as not conclusive.
@@ -173,6 +180,20 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 "-",
             ),
         ]
+    pruning = results.get("pruning")
+    if pruning:
+        rows.append(
+            (
+                "pruning",
+                f"prune_webhook_events: {pruning['deleted']:,} events in {pruning['batches']} batches, events/s",
+                f"{pruning['events_per_s']:.0f}",
+                "-",
+                "-",
+            )
+        )
+        rows.append(
+            ("pruning", "longest batch (transaction) ms", f"{pruning['longest_batch_ms']:.0f}", "-", "-")
+        )
     memory = results.get("memory", {})
     if memory.get("web_worker_peak_rss_mib"):
         rows.append(
@@ -260,6 +281,11 @@ def json_line(results: dict) -> str:
             "bytes_per_event": round(storage["per_event"]["total"]),
             "body_bytes_per_event": round(storage["per_event"]["body"]),
             "ratio": round(storage["ratio_to_body"], 3),
+        }
+    if results.get("pruning"):
+        summary["pruning"] = {
+            "events_per_s": round(results["pruning"]["events_per_s"], 1),
+            "longest_batch_ms": round(results["pruning"]["longest_batch_ms"], 1),
         }
     summary["memory"] = {k: [round(v, 1) for v in vals] for k, vals in results.get("memory", {}).items()}
     summary["noise"] = {

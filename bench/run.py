@@ -51,6 +51,7 @@ def main() -> int:
     from .ingest import IngestConfig, run_ingest
     from .noise import NoiseLimits, run_guarded
     from .processing import ProcessingConfig, run_processing
+    from .pruning import PruneConfig, run_pruning
 
     if not settings.TASKS_BACKEND.endswith("DatabaseBackend") or settings.ROOT_URLCONF != "bench.urls":
         sys.stderr.write("run through bench/run.sh (`make bench`): it sets the database and environment\n")
@@ -100,6 +101,8 @@ def main() -> int:
             config=AdminConfig(events=_int("BENCH_ADMIN_EVENTS", 1_000_000)), limits=limits
         )
         results["storage"] = results["admin"].pop("storage")
+        print("pruning: prune_webhook_events on the seeded data …", flush=True)
+        results["pruning"] = run_pruning(config=PruneConfig())
     results["memory"] = report.memory_summary(results)
     results["targets"] = report.targets(results)
     results["seconds"] = time.monotonic() - started

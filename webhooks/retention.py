@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +40,10 @@ class PruneReport:
     # Past their retention but still named as `duplicate_of` by a kept duplicate: they stay
     # until their duplicates go, so every stored duplicate can show what it duplicates.
     kept_for_duplicates: int = 0
+    # Each batch is one transaction: its row locks (and the table's ROW EXCLUSIVE lock, which
+    # blocks no reader or writer) last no longer than its time.
+    batches: int = 0
+    longest_batch_seconds: float = 0.0
 
     @property
     def total(self) -> int:
@@ -96,10 +101,13 @@ def prune_webhook_events(
         if dry_run:
             deleted = prunable_events(status=status, days=days, now=now).count()
         else:
+            after = 0  # keyset: each batch starts past the last one, not over the deleted rows
             while True:
+                started = time.perf_counter()
                 with transaction.atomic():
                     ids = list(
                         prunable_events(status=status, days=days, now=now)
+                        .filter(pk__gt=after)
                         .order_by("pk")
                         .values_list("pk", flat=True)[:batch_size]
                     )
@@ -110,12 +118,15 @@ def prune_webhook_events(
                     _, per_model = (
                         WebhookEvent.objects.filter(pk__in=ids).filter(~Exists(kept_duplicates)).delete()
                     )
+                report.batches += 1
+                report.longest_batch_seconds = max(
+                    report.longest_batch_seconds, time.perf_counter() - started
+                )
+                after = ids[-1]
                 batch_deleted = per_model.get(WebhookEvent._meta.label, 0)
                 deleted += batch_deleted
                 if on_batch is not None:
                     on_batch(batch_deleted)
-                if batch_deleted == 0:
-                    break
         report.by_status[status] = deleted
         report.kept_for_duplicates += (
             WebhookEvent.objects.filter(status=status, received_at__lt=now - timedelta(days=days))
@@ -129,6 +140,8 @@ def prune_webhook_events(
         dry_run=dry_run,
         deleted=report.total,
         kept_for_duplicates=report.kept_for_duplicates,
+        batches=report.batches,
+        longest_batch_ms=round(report.longest_batch_seconds * 1000, 1),
         **{f"deleted_{status}": count for status, count in report.by_status.items()},
     )
     return report

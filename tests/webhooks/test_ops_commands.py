@@ -153,6 +153,8 @@ def test_prune_follows_retention_and_never_touches_unfinished_events(deliver, se
         "deleted 2 event(s): duplicate 0 (older than 30 d), rejected 1 (older than 7 d), "
         "ignored 0 (older than 30 d), processed 1 (older than 90 d)"
     )
+    # One transaction per batch: the longest is what any lock it takes can last.
+    assert out.splitlines()[1].startswith("2 batch(es) of at most 1, one transaction each; longest ")
     remaining = set(WebhookEvent.objects.values_list("pk", flat=True))
     assert old_processed not in remaining and old_rejected not in remaining
     assert {young_processed, *unfinished.values()} <= remaining
@@ -160,6 +162,30 @@ def test_prune_follows_retention_and_never_touches_unfinished_events(deliver, se
     assert not ProcessingAttempt.objects.filter(event_id=old_processed).exists()
     assert Meeting.objects.filter(pk=meeting_id).exists()
     assert MeetingStatusChange.objects.filter(meeting_id=meeting_id, event__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_prune_walks_the_ids_in_batches_and_misses_nothing():
+    from devtools.demo.seeding import seed_demo_data
+    from webhooks.retention import prunable_events, prune_webhook_events
+
+    now = timezone.now()
+    seed_demo_data(events=400, seed=31, now=now)
+    retention = {"processed": 10, "duplicate": 10, "ignored": 10}
+    expected = {
+        status: prunable_events(status=status, days=days, now=now).count()
+        for status, days in retention.items()
+    }
+    assert expected["processed"] > 50
+
+    report = prune_webhook_events(retention_days=retention, now=now, batch_size=7)
+    # Duplicates went first, so their originals may be prunable now: at least what was expected.
+    assert report.by_status["processed"] >= expected["processed"]
+    assert report.batches >= sum(expected.values()) // 7
+    assert report.longest_batch_seconds > 0
+    assert not any(
+        prunable_events(status=status, days=days, now=now).exists() for status, days in retention.items()
+    )
 
 
 @in_database
