@@ -14,6 +14,9 @@ the environment. Settings (environment variables, defaults in brackets):
                            for ~10 s at this rate per s [1500 / 0 = half the 2-worker drain rate]
   BENCH_ADMIN_EVENTS       seeded events for the admin pages [1000000]
   BENCH_REPORT             report file [BENCHMARKS.md at the repo root]
+  BENCH_NOISE_FSYNC_US / BENCH_NOISE_LOAD_PER_CORE / BENCH_NOISE_RERUNS   noise limits beyond
+                           which a part runs once more, then is flagged [2000 / 2.5 / 1]
+  BENCH_DB (bench/run.sh)  the database to recreate [vani_bench]
 """
 
 from __future__ import annotations
