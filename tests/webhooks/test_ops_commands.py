@@ -309,3 +309,19 @@ def test_calcom_status_summarises_the_last_day(deliver, settings):
 
     out, _ = run("calcom_status", "--offline")
     assert "registration:    not checked (--offline)" in out
+
+
+@pytest.mark.parametrize(
+    ("size", "elapsed", "expected"),
+    [
+        (1000, 0.9, 500),  # too slow: halve
+        (1, 3.0, 1),  # never below one event
+        (250, 0.05, 500),  # quick: grow back
+        (1000, 0.01, 1000),  # never above the requested size
+        (500, 0.3, 500),  # within the target: keep
+    ],
+)
+def test_prune_batch_size_follows_the_batch_time(size, elapsed, expected):
+    from webhooks.retention import _next_batch_size
+
+    assert _next_batch_size(size=size, elapsed=elapsed, limit=1000, target=0.5) == expected
