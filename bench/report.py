@@ -3,106 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-
-from .infra import REPO_DIR
 
 NOTES_PATH = Path(__file__).resolve().parent / "notes.md"
 INGEST_MIN_RATIO = 0.70
 INGEST_MAX_P99_MS = 50.0
 PROCESSING_MIN_EVENTS_PER_S = 300.0
 ADMIN_MAX_MS = 300.0
-
-
-def _run(command: list[str]) -> str:
-    try:
-        return subprocess.run(
-            command, cwd=REPO_DIR, capture_output=True, text=True, timeout=30, check=False
-        ).stdout.rstrip()
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-
-
-def fdatasync_latency_us(*, writes: int = 200) -> float:
-    """Median time of an 8 KiB write + fdatasync on the repository's disk (PostgreSQL's commit
-    path on this one-disk machine); the first thing that grows when neighbours write a lot."""
-    import statistics
-    import tempfile
-    import time
-
-    timings = []
-    block = b"\0" * 8192
-    with tempfile.NamedTemporaryFile(dir=REPO_DIR / "bench") as handle:
-        for _ in range(writes):
-            started = time.perf_counter()
-            os.write(handle.fileno(), block)
-            os.fdatasync(handle.fileno())
-            timings.append((time.perf_counter() - started) * 1e6)
-    return statistics.median(timings)
-
-
-def pressure() -> dict[str, float]:
-    """Linux PSI: share of the last 60 s in which some task waited for CPU / I/O (noise gauge)."""
-    result = {}
-    for resource in ("cpu", "io"):
-        try:
-            line = Path(f"/proc/pressure/{resource}").read_text().splitlines()[0]
-        except (OSError, IndexError):
-            continue
-        fields = dict(item.split("=") for item in line.split()[1:])
-        result[resource] = float(fields.get("avg60", 0))
-    return result
-
-
-def noise_gauges() -> dict:
-    return {
-        "load_average": os.getloadavg(),
-        "fdatasync_us": fdatasync_latency_us(),
-        "pressure_avg60": pressure(),
-    }
-
-
-def machine_facts() -> dict:
-    from django.db import connection
-
-    lscpu = dict(
-        (key.strip(), value.strip())
-        for key, _, value in (line.partition(":") for line in _run(["lscpu"]).splitlines())
-    )
-    postgres = {}
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        postgres["version"] = cursor.fetchone()[0]
-        for setting in (
-            "shared_buffers",
-            "synchronous_commit",
-            "fsync",
-            "wal_sync_method",
-            "max_connections",
-        ):
-            cursor.execute(f"SHOW {setting}")
-            postgres[setting] = cursor.fetchone()[0]
-    return {
-        "nproc": _run(["nproc"]),
-        "cpu_model": lscpu.get("Model name", ""),
-        "hypervisor": lscpu.get("Hypervisor vendor", ""),
-        "memory": _run(["free", "-m"]),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "postgres": postgres,
-    }
-
-
-def git_facts() -> dict:
-    changed = [line for line in _run(["git", "status", "--porcelain"]).splitlines() if line]
-    return {
-        "commit": _run(["git", "rev-parse", "HEAD"]),
-        "uncommitted_files": len(changed),
-    }
+STORAGE_MAX_RATIO = 1.0
+PRUNE_MAX_BATCH_MS = 1000.0
 
 
 def targets(results: dict) -> dict[str, dict]:
@@ -129,7 +39,36 @@ def targets(results: dict) -> dict[str, dict]:
             "met": admin["seeded"]["events"] >= 1_000_000
             and all(p["console"]["median_ms"] < ADMIN_MAX_MS for p in admin["pages"]),
         }
+    storage = results.get("storage")
+    if storage:
+        verdicts["storage"] = {
+            "target": f"a stored event (heap + TOAST + indexes) <= {STORAGE_MAX_RATIO:.1f}x its raw body",
+            "met": storage["events"] > 0 and storage["ratio_to_body"] <= STORAGE_MAX_RATIO,
+        }
+    pruning = results.get("pruning")
+    if pruning:
+        verdicts["pruning"] = {
+            "target": f"no prune batch (transaction, hence lock) longer than {PRUNE_MAX_BATCH_MS / 1000:.0f} s",
+            "met": pruning["batches"] > 0 and pruning["longest_batch_ms"] < PRUNE_MAX_BATCH_MS,
+        }
+    for part, verdict in verdicts.items():
+        # A verdict from a noisy run is printed, but flagged as not conclusive.
+        verdict["noisy"] = bool(noise_note(results.get(part)))
     return verdicts
+
+
+def noise_note(part: dict | None) -> str:
+    """The warning printed next to a part's figures ('' for a quiet part; bench/noise.py)."""
+    noise = (part or {}).get("noise") or {}
+    if not noise.get("noisy"):
+        return ""
+    return "NOISY: " + "; ".join(noise["reasons"])
+
+
+def _ratio(part: dict, text: str) -> str:
+    """A ratio cell; on a noisy part the ratio is bracketed and the reason follows it."""
+    note = noise_note(part)
+    return f"({text}) {note}" if note else text
 
 
 def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
@@ -144,28 +83,28 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 "requests/s (median)",
                 f"{target['requests_per_s']:.0f}",
                 f"{base['requests_per_s']:.0f}",
-                f"{ingest['throughput_ratio']:.2f}",
+                _ratio(ingest, f"{ingest['throughput_ratio']:.2f}"),
             ),
             (
                 "ingest",
                 "latency p50 ms",
                 f"{target['p50_ms']:.1f}",
                 f"{base['p50_ms']:.1f}",
-                f"{target['p50_ms'] / base['p50_ms']:.2f}" if base["p50_ms"] else "-",
+                _ratio(ingest, f"{target['p50_ms'] / base['p50_ms']:.2f}") if base["p50_ms"] else "-",
             ),
             (
                 "ingest",
                 "latency p95 ms",
                 f"{target['p95_ms']:.1f}",
                 f"{base['p95_ms']:.1f}",
-                f"{target['p95_ms'] / base['p95_ms']:.2f}" if base["p95_ms"] else "-",
+                _ratio(ingest, f"{target['p95_ms'] / base['p95_ms']:.2f}") if base["p95_ms"] else "-",
             ),
             (
                 "ingest",
                 "latency p99 ms",
                 f"{target['p99_ms']:.1f}",
                 f"{base['p99_ms']:.1f}",
-                f"{target['p99_ms'] / base['p99_ms']:.2f}" if base["p99_ms"] else "-",
+                _ratio(ingest, f"{target['p99_ms'] / base['p99_ms']:.2f}") if base["p99_ms"] else "-",
             ),
         ]
     processing = results.get("processing")
@@ -177,7 +116,7 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     f"events/s, {drain['workers']} db_worker(s)",
                     f"{drain['events_per_s']:.0f}",
                     f"{drain['baseline']['updates_per_s']:.0f}",
-                    f"{drain['ratio_to_baseline']:.2f}",
+                    _ratio(processing, f"{drain['ratio_to_baseline']:.2f}"),
                 )
             )
             rows.append(
@@ -198,7 +137,7 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     f"paced {paced['offered_rate']:.0f}/s p50 enqueue->processed ms",
                     f"{paced['latency_ms']['p50']:.0f}",
                     "-",
-                    "-",
+                    noise_note(processing) or "-",
                 )
             )
             rows.append(
@@ -207,7 +146,7 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     f"paced {paced['offered_rate']:.0f}/s p95 enqueue->processed ms",
                     f"{paced['latency_ms']['p95']:.0f}",
                     "-",
-                    "-",
+                    noise_note(processing) or "-",
                 )
             )
     admin = results.get("admin")
@@ -219,9 +158,42 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     f"{page['page']} median ms",
                     f"{page['console']['median_ms']:.0f}",
                     f"{page['stock']['median_ms']:.0f}",
-                    f"{page['speedup']:.1f}x faster",
+                    _ratio(admin, f"{page['speedup']:.1f}x faster"),
                 )
             )
+    storage = results.get("storage")
+    if storage:
+        per_event = storage["per_event"]
+        rows += [
+            (
+                "storage",
+                f"bytes per event on disk (heap+TOAST+indexes), {storage['events']:,} events",
+                f"{per_event['total']:,.0f}",
+                f"{per_event['body']:,.0f} (raw body)",
+                f"{storage['ratio_to_body']:.2f}",
+            ),
+            (
+                "storage",
+                "bytes per event: heap / TOAST / indexes",
+                f"{per_event['heap']:,.0f} / {per_event['toast']:,.0f} / {per_event['indexes']:,.0f}",
+                "-",
+                "-",
+            ),
+        ]
+    pruning = results.get("pruning")
+    if pruning:
+        rows.append(
+            (
+                "pruning",
+                f"prune_webhook_events: {pruning['deleted']:,} events in {pruning['batches']} batches, events/s",
+                f"{pruning['events_per_s']:.0f}",
+                "-",
+                "-",
+            )
+        )
+        rows.append(
+            ("pruning", "longest batch (transaction) ms", f"{pruning['longest_batch_ms']:.0f}", "-", "-")
+        )
     memory = results.get("memory", {})
     if memory.get("web_worker_peak_rss_mib"):
         rows.append(
@@ -303,6 +275,18 @@ def json_line(results: dict) -> str:
                 for p in admin["pages"]
             },
         }
+    storage = results.get("storage")
+    if storage:
+        summary["storage"] = {
+            "bytes_per_event": round(storage["per_event"]["total"]),
+            "body_bytes_per_event": round(storage["per_event"]["body"]),
+            "ratio": round(storage["ratio_to_body"], 3),
+        }
+    if results.get("pruning"):
+        summary["pruning"] = {
+            "events_per_s": round(results["pruning"]["events_per_s"], 1),
+            "longest_batch_ms": round(results["pruning"]["longest_batch_ms"], 1),
+        }
     summary["memory"] = {k: [round(v, 1) for v in vals] for k, vals in results.get("memory", {}).items()}
     summary["noise"] = {
         moment: {
@@ -312,6 +296,9 @@ def json_line(results: dict) -> str:
         for moment, key in (("start", "noise_start"), ("end", "noise_end"))
         if key in results
     }
+    summary["noisy_parts"] = [
+        part for part in ("ingest", "processing", "admin") if noise_note(results.get(part))
+    ]
     summary["targets_met"] = {part: verdict["met"] for part, verdict in results.get("targets", {}).items()}
     return json.dumps(summary, separators=(",", ":"))
 
@@ -352,7 +339,10 @@ def markdown(results: dict) -> str:
     if verdicts:
         lines += ["## Targets", "", "| part | target | met |", "|---|---|---|"]
         lines += [
-            f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'} |" for part, v in verdicts.items()
+            f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'}"
+            + (" (noisy run: not conclusive)" if v.get("noisy") else "")
+            + " |"
+            for part, v in verdicts.items()
         ]
         lines.append("")
     lines += _method_section(results)
@@ -455,6 +445,18 @@ def _method_section(results: dict) -> list[str]:
             )
             + " (console/stock).",
         ]
+    storage = results.get("storage")
+    if storage:
+        lines.append(
+            "- **Storage**: right after seeding, `VACUUM (ANALYZE) webhook_events`, then PostgreSQL's sizes: "
+            "heap = `pg_relation_size`, indexes = `pg_indexes_size` (largest: "
+            + ", ".join(
+                f"{name} {size / storage['events']:.0f}"
+                for name, size in list(storage["indexes"].items())[:4]
+            )
+            + " bytes per event), TOAST = `pg_total_relation_size` − both; divided by the events, against "
+            "`SUM(body_size)` (the raw bodies as Cal.com sent them) of the same rows."
+        )
     if results.get("memory"):
         lines.append(
             "- **Memory**: VmHWM from /proc/PID/status of each gunicorn worker at the end of the ingest runs "

@@ -12,7 +12,7 @@ if ! pg_isready -h "$PGHOST" -p "$PGPORT" -q; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
   for _ in $(seq 1 30); do pg_isready -h "$PGHOST" -p "$PGPORT" -q && break; sleep 1; done
 fi
-db=vani_bench
+db=${BENCH_DB:-vani_bench}  # another name keeps parallel runs apart
 psql -h "$PGHOST" -p "$PGPORT" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
   -c "CREATE DATABASE $db"
 

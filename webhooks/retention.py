@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +40,10 @@ class PruneReport:
     # Past their retention but still named as `duplicate_of` by a kept duplicate: they stay
     # until their duplicates go, so every stored duplicate can show what it duplicates.
     kept_for_duplicates: int = 0
+    # Each batch is one transaction: its row locks (and the table's ROW EXCLUSIVE lock, which
+    # blocks no reader or writer) last no longer than its time.
+    batches: int = 0
+    longest_batch_seconds: float = 0.0
 
     @property
     def total(self) -> int:
@@ -68,18 +73,29 @@ def prunable_events(*, status: str, days: int, now: datetime):
     )
 
 
+def _next_batch_size(*, size: int, elapsed: float, limit: int, target: float) -> int:
+    if elapsed > target:
+        return max(size // 2, 1)
+    if elapsed < target / 4:
+        return min(size * 2, limit)
+    return size
+
+
 def prune_webhook_events(
     *,
     retention_days: Mapping[str, int],
     now: datetime,
     dry_run: bool = False,
     batch_size: int = 1000,
+    max_batch_seconds: float = 0.5,
     on_start: Callable[[int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> PruneReport:
     """Delete events past their retention, in batches by primary key (short transactions, no
     long lock on the table). Never touches received, processing or failed events.
 
+    A batch that takes longer than `max_batch_seconds` halves the next one (a busy database
+    makes each row slower to delete); quick ones grow it back up to `batch_size`.
     `on_start(total)` is told how many will go, `on_batch(n)` after each deleted batch.
     Processing attempts go with their event; audit rows and notifications that point to a
     deleted event keep existing, with the link cleared (SET_NULL).
@@ -96,26 +112,39 @@ def prune_webhook_events(
         if dry_run:
             deleted = prunable_events(status=status, days=days, now=now).count()
         else:
+            after = 0  # keyset: each batch starts past the last one, not over the deleted rows
+            size = batch_size
             while True:
+                # Read outside the delete's transaction: choosing the rows locks nothing.
+                ids = list(
+                    prunable_events(status=status, days=days, now=now)
+                    .filter(pk__gt=after)
+                    .order_by("pk")
+                    .values_list("pk", flat=True)[:size]
+                )
+                if not ids:
+                    break
+                started = time.perf_counter()
                 with transaction.atomic():
-                    ids = list(
-                        prunable_events(status=status, days=days, now=now)
-                        .order_by("pk")
-                        .values_list("pk", flat=True)[:batch_size]
-                    )
-                    if not ids:
-                        break
-                    # Checked again at delete time: a duplicate may have arrived meanwhile.
+                    # Checked again at delete time: a duplicate may have arrived, or the event
+                    # been re-queued, meanwhile.
                     kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
                     _, per_model = (
-                        WebhookEvent.objects.filter(pk__in=ids).filter(~Exists(kept_duplicates)).delete()
+                        WebhookEvent.objects.filter(pk__in=ids, status=status)
+                        .filter(~Exists(kept_duplicates))
+                        .delete()
                     )
+                elapsed = time.perf_counter() - started
+                report.batches += 1
+                report.longest_batch_seconds = max(report.longest_batch_seconds, elapsed)
+                size = _next_batch_size(
+                    size=size, elapsed=elapsed, limit=batch_size, target=max_batch_seconds
+                )
+                after = ids[-1]
                 batch_deleted = per_model.get(WebhookEvent._meta.label, 0)
                 deleted += batch_deleted
                 if on_batch is not None:
                     on_batch(batch_deleted)
-                if batch_deleted == 0:
-                    break
         report.by_status[status] = deleted
         report.kept_for_duplicates += (
             WebhookEvent.objects.filter(status=status, received_at__lt=now - timedelta(days=days))
@@ -129,6 +158,8 @@ def prune_webhook_events(
         dry_run=dry_run,
         deleted=report.total,
         kept_for_duplicates=report.kept_for_duplicates,
+        batches=report.batches,
+        longest_batch_ms=round(report.longest_batch_seconds * 1000, 1),
         **{f"deleted_{status}": count for status, count in report.by_status.items()},
     )
     return report

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench import admin_pages, bodies, infra, ingest, loadgen, processing, report
+from bench import admin_pages, bodies, gauges, infra, ingest, loadgen, processing, report
 from bench.urls import BASELINE_INGEST_PATH, STOCK_ADMIN_PREFIX
 from calcom.signatures import verify_signature
 from meetings.models import Meeting
@@ -153,7 +153,7 @@ def test_report_renders_every_part():
         "date": "2030-01-01 00:00 UTC",
         "seconds": 60.0,
         "noise_start": {"load_average": (0.1, 0.1, 0.1), "fdatasync_us": 150.0, "pressure_avg60": {}},
-        "noise_end": report.noise_gauges(),
+        "noise_end": gauges.noise_gauges(),
         "git": {"commit": "0123456789abcdef", "uncommitted_files": 0},
         "machine": {
             "nproc": "2",

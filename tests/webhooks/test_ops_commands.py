@@ -154,6 +154,8 @@ def test_prune_follows_retention_and_never_touches_unfinished_events(deliver, se
         "deleted 2 event(s): duplicate 0 (older than 30 d), rejected 1 (older than 7 d), "
         "ignored 0 (older than 30 d), processed 1 (older than 90 d)"
     )
+    # One transaction per batch: the longest is what any lock it takes can last.
+    assert out.splitlines()[1].startswith("2 batch(es) of at most 1, one transaction each; longest ")
     remaining = set(WebhookEvent.objects.values_list("pk", flat=True))
     assert old_processed not in remaining and old_rejected not in remaining
     assert {young_processed, *unfinished.values()} <= remaining
@@ -161,6 +163,30 @@ def test_prune_follows_retention_and_never_touches_unfinished_events(deliver, se
     assert not ProcessingAttempt.objects.filter(event_id=old_processed).exists()
     assert Meeting.objects.filter(pk=meeting_id).exists()
     assert MeetingStatusChange.objects.filter(meeting_id=meeting_id, event__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_prune_walks_the_ids_in_batches_and_misses_nothing():
+    from devtools.demo.seeding import seed_demo_data
+    from webhooks.retention import prunable_events, prune_webhook_events
+
+    now = timezone.now()
+    seed_demo_data(events=400, seed=31, now=now)
+    retention = {"processed": 10, "duplicate": 10, "ignored": 10}
+    expected = {
+        status: prunable_events(status=status, days=days, now=now).count()
+        for status, days in retention.items()
+    }
+    assert expected["processed"] > 50
+
+    report = prune_webhook_events(retention_days=retention, now=now, batch_size=7)
+    # Duplicates went first, so their originals may be prunable now: at least what was expected.
+    assert report.by_status["processed"] >= expected["processed"]
+    assert report.batches >= sum(expected.values()) // 7
+    assert report.longest_batch_seconds > 0
+    assert not any(
+        prunable_events(status=status, days=days, now=now).exists() for status, days in retention.items()
+    )
 
 
 @in_database
@@ -296,3 +322,19 @@ def test_calcom_status_summarises_the_last_day(deliver, settings):
 
     out, _ = run("calcom_status", "--offline")
     assert "registration:    not checked (--offline)" in out
+
+
+@pytest.mark.parametrize(
+    ("size", "elapsed", "expected"),
+    [
+        (1000, 0.9, 500),  # too slow: halve
+        (1, 3.0, 1),  # never below one event
+        (250, 0.05, 500),  # quick: grow back
+        (1000, 0.01, 1000),  # never above the requested size
+        (500, 0.3, 500),  # within the target: keep
+    ],
+)
+def test_prune_batch_size_follows_the_batch_time(size, elapsed, expected):
+    from webhooks.retention import _next_batch_size
+
+    assert _next_batch_size(size=size, elapsed=elapsed, limit=1000, target=0.5) == expected

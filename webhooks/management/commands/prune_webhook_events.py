@@ -67,6 +67,11 @@ class Command(BaseCommand):
             for status, count in report.by_status.items()
         )
         self.stdout.write(f"{verb} {report.total} event(s): {details or 'nothing to prune'}")
+        if report.batches:
+            self.stdout.write(
+                f"{report.batches} batch(es) of at most {batch_size}, one transaction each; "
+                f"longest {report.longest_batch_seconds * 1000:.0f} ms"
+            )
         if report.kept_for_duplicates:
             self.stdout.write(
                 f"kept {report.kept_for_duplicates} expired event(s) that stored duplicates still "
