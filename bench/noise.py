@@ -7,8 +7,8 @@ runs once more (bounded: `reruns`), the quieter of the runs is kept, and the par
 carries a `noise` verdict that the report prints next to its figures.
 
 Limits (environment): BENCH_NOISE_FSYNC_US [2000: ~6x the 300 µs of a quiet disk here],
-BENCH_NOISE_LOAD_PER_CORE [2.5: a 1-minute load average above 2.5 runnable tasks per core before or
-after a part], BENCH_NOISE_RERUNS [1].
+BENCH_NOISE_LOAD_PER_CORE [2.5: a 1-minute load average above 2.5 runnable tasks per core before a
+part; after it, the load average counts the part's own processes], BENCH_NOISE_RERUNS [1].
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ class NoiseLimits:
         )
 
 
-def noise_reasons(*, gauges: dict, limits: NoiseLimits, cores: int, moment: str) -> list[str]:
+def noise_reasons(
+    *, gauges: dict, limits: NoiseLimits, cores: int, moment: str, judge_load: bool = True
+) -> list[str]:
     """Why these readings make a measurement meaningless ([] when they do not)."""
     reasons = []
     if gauges["fdatasync_us"] > limits.fdatasync_us:
@@ -45,7 +47,7 @@ def noise_reasons(*, gauges: dict, limits: NoiseLimits, cores: int, moment: str)
             f"(limit {limits.fdatasync_us / 1000:.1f} ms)"
         )
     load = gauges["load_average"][0]
-    if load > limits.load_per_core * cores:
+    if judge_load and load > limits.load_per_core * cores:
         reasons.append(f"load {load:.1f} {moment} (limit {limits.load_per_core * cores:.1f})")
     return reasons
 
@@ -73,7 +75,7 @@ def run_guarded(
         result = run()
         after = gauge()
         reasons = noise_reasons(gauges=before, limits=limits, cores=cores, moment="before") + noise_reasons(
-            gauges=after, limits=limits, cores=cores, moment="after"
+            gauges=after, limits=limits, cores=cores, moment="after", judge_load=False
         )
         worst_fsync = max(before["fdatasync_us"], after["fdatasync_us"])
         runs.append({"before": before, "after": after, "reasons": reasons})

@@ -98,3 +98,32 @@ def test_limits_come_from_the_environment(monkeypatch):
     assert noise.noise_reasons(
         gauges={"load_average": (9.0, 1, 1), "fdatasync_us": 100.0}, limits=limits, cores=2, moment="before"
     ) == ["load 9.0 before (limit 5.0)"]
+
+
+def test_the_parts_own_load_is_not_noise_but_a_busy_machine_before_it_is():
+    """After a part, the 1-minute load average counts the part's own gunicorn and load
+    generator; only the reading taken before it says whether the machine was busy."""
+    busy_after = [
+        {"load_average": (0.5, 0.5, 0.5), "fdatasync_us": 300.0},
+        {"load_average": (999.0, 3.0, 1.0), "fdatasync_us": 300.0},
+    ]
+    readings = iter(busy_after)
+    result = noise.run_guarded(
+        name="ingest",
+        run=lambda: {"ratio": 0.8},
+        limits=noise.NoiseLimits(),
+        gauge=lambda: next(readings),
+        say=lambda line: None,
+    )
+    assert len(result["noise"]["runs"]) == 1 and not result["noise"]["noisy"]
+    readings = iter([{"load_average": (999.0, 3.0, 1.0), "fdatasync_us": 300.0}, busy_after[0]] * 2)
+    result = noise.run_guarded(
+        name="ingest",
+        run=lambda: {"ratio": 0.8},
+        limits=noise.NoiseLimits(),
+        gauge=lambda: next(readings),
+        say=lambda line: None,
+    )
+    assert result["noise"]["noisy"]
+    [reason] = result["noise"]["reasons"]
+    assert reason.startswith("load 999.0 before (limit ")
