@@ -1,6 +1,6 @@
-"""Signed Cal.com webhook bodies for the benchmarks (the sender's side; no Django here).
+"""Signed Cal.com webhook bodies for the benchmarks (the sender's side; no Django settings here).
 
-The templates in calcom_bodies/ are copies of Cal.com's real shapes (../shared/calcom/payloads),
+The templates in calcom_bodies/ are copies of Cal.com's real shapes (calcom/payloads),
 so every delivery is a realistic ~2-4 KB compact JSON body. Each generated body is distinct
 (own uid, booking id, createdAt): the endpoint's duplicate detection never kicks in.
 """
@@ -8,8 +8,6 @@ so every delivery is a realistic ~2-4 KB compact JSON body. Each generated body 
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
 import json
 import random
 from dataclasses import dataclass
@@ -17,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+from calcom.signatures import sign_body
+from devtools.demo.bodies import BOOKER_NOTES, EVENT_DESCRIPTION
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "calcom_bodies"
-SIGNATURE_HEADER = "X-Cal-Signature-256"
 BENCH_SECRET = "whsec_benchmark_secret"
 _EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -26,26 +26,6 @@ _EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
 def compact(obj: dict) -> bytes:
     """Bytes as Cal.com's JSON.stringify emits them: compact, raw UTF-8."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def sign(*, body: bytes, secret: str) -> str:
-    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-# Real event types carry a paragraph of description and bookers write notes; with them a compact
-# BOOKING_CREATED body is ~4 KB, the size of a typical production delivery.
-EVENT_DESCRIPTION = (
-    "A focused 30-minute call to walk through your current scheduling workflow, the integrations "
-    "you rely on (calendars, video, CRM, payments) and the rollout plan for your team. Please come "
-    "with a rough headcount, the regions you operate in and any compliance requirements (GDPR, "
-    "HIPAA, SOC 2) we should know about. You will get a written summary and next steps by e-mail "
-    "after the call. If you need to reschedule, use the link in your confirmation e-mail."
-)
-BOOKER_NOTES = (
-    "Would like to discuss the Q3 rollout plan for the EMEA sales team (about 40 people), how "
-    "round-robin assignment works with our existing HubSpot setup, and whether paid consultations "
-    "can be invoiced in EUR. Tom from finance will join for the last 10 minutes."
-)
 
 
 @cache
@@ -95,7 +75,7 @@ class BookingCreatedFactory:
             .replace(b"@@BOOKINGID@@", b"%d" % (10_000_000 + number))
             .replace(b"@@CREATED@@", created)
         )
-        return SignedBody(body=body, signature=sign(body=body, secret=self._secret))
+        return SignedBody(body=body, signature=sign_body(body=body, secret=self._secret))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-from .bodies import SIGNATURE_HEADER, BookingCreatedFactory
+from calcom.signatures import SIGNATURE_HEADER
+
+from .bodies import BookingCreatedFactory
 
 
 @dataclass

@@ -23,7 +23,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from .bodies import BENCH_SECRET, SIGNATURE_HEADER, booking_lifecycles, sign
+from calcom.signatures import SIGNATURE_HEADER, sign_body
+
+from .bodies import BENCH_SECRET, booking_lifecycles
 
 ACTIVE_EVENT_STATUSES = ("received", "processing")
 PROCESS_TASK_PATH = "webhooks.processing.process_webhook_event"
@@ -71,7 +73,7 @@ def feed(*, events: int, prefix: str, part: int, parts: int, rate: float = 0.0) 
             headers={
                 "Content-Type": "application/json",
                 "X-Cal-Webhook-Version": "2021-10-20",
-                SIGNATURE_HEADER: sign(body=delivery.body, secret=BENCH_SECRET),
+                SIGNATURE_HEADER: sign_body(body=delivery.body, secret=BENCH_SECRET),
             },
             client_ip="127.0.0.1",
             content_type="application/json",
