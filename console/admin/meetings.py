@@ -165,35 +165,9 @@ class MeetingAdmin(VaniModelAdmin):
             },
         ),
     )
-    readonly_fields = (
-        "cal_event_id",
-        "booking_uids",
-        "cal_booking_id",
-        "title",
-        "status_column",
-        "cal_status",
-        "start_time",
-        "end_time",
-        "location",
-        "video_url",
-        "attendee_name",
-        "attendee_email",
-        "organizer_name",
-        "organizer_email",
-        "no_show_list",
-        "host_no_show",
-        "payment_column",
-        "payment_id",
-        "amount_column",
-        "paid_at",
-        "cancellation_reason",
-        "reschedule_requested",
-        "recording_url",
-        "transcript_urls",
-        "last_event_at",
-        "created_at",
-        "updated_at",
-        "events_link",
+    # Everything but the linked target comes from Cal.com and is shown, never edited.
+    readonly_fields = tuple(
+        name for _, options in fieldsets for name in options["fields"] if name != "target"
     )
 
     # Meetings come from Cal.com; they are never added or deleted by hand.
