@@ -108,31 +108,6 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
         "Exact: a booking uid (finds its whole reschedule chain), an attendee e-mail, or an event id (#123)."
     )
     actions = ("reprocess_selected", "force_reprocess_selected")
-    readonly_fields = (
-        "event_number",
-        "received_at",
-        "trigger_event",
-        "booking_uid",
-        "reschedule_uid",
-        "booking_id",
-        "attendee_email",
-        "event_created_at",
-        "status_column",
-        "status_reason",
-        "signature_column",
-        "client_ip",
-        "content_type",
-        "webhook_version",
-        "body_size",
-        "body_truncated",
-        "fingerprint",
-        "duplicate_of_link",
-        "meeting_column",
-        "attempts",
-        "next_attempt_at",
-        "processed_at",
-        "last_error",
-    )
     # The outcome first: what happened to the delivery, then what arrived.
     fieldsets = (
         (
@@ -173,6 +148,8 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
             },
         ),
     )
+    # A delivery is a record: every field on the page is read-only.
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
     def has_reprocess_permission(self, request) -> bool:
         return request.user.has_perm(REPROCESS_PERMISSION)
