@@ -8,14 +8,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from calsync.services import SyncReport, SyncRequest, run_sync
+from common.datetimes import parse_iso_moment
 
 _DURATION = re.compile(r"(\d+)([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -28,16 +28,12 @@ def since_moment(*, value: str, now: datetime) -> datetime:
     duration = _DURATION.fullmatch(text)
     if duration:
         return now - timedelta(**{_UNITS[duration[2]]: int(duration[1])})
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        if day is not None:
-            moment = datetime.combine(day, datetime.min.time())
+    moment = parse_iso_moment(text)
     if moment is None:
         raise ValueError(
             f"--since {value!r} is neither a duration (7d, 24h, 90m) nor an ISO date or date-time"
         )
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+    return moment
 
 
 @contextmanager

@@ -1,13 +1,13 @@
 """Replay stored webhook events selected by status, trigger, time range or id."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from common.datetimes import parse_iso_moment
 from webhooks.models import AttemptTrigger, WebhookEventStatus
 from webhooks.ops_selectors import events_for_reprocessing
 from webhooks.processing import NEVER_PROCESSED
@@ -23,12 +23,10 @@ def moment(text: str) -> datetime:
     relative = _RELATIVE.match(text)
     if relative:
         return timezone.now() - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
-    parsed = parse_datetime(text)
-    if parsed is None and parse_date(text) is not None:
-        parsed = datetime.combine(parse_date(text), datetime.min.time())
+    parsed = parse_iso_moment(text)
     if parsed is None:
         raise ValueError(f"not a date, datetime or age: {text!r}")
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+    return parsed
 
 
 def comma_list(text: str) -> list[str]:
