@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime
+
+
+# A value with whitespace, a quote or `=` would be ambiguous bare: it is JSON-quoted.
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
 
 
 def log_fields(*, logger: logging.Logger, level: int, what: str, **fields: object) -> None:
@@ -12,6 +17,8 @@ def log_fields(*, logger: logging.Logger, level: int, what: str, **fields: objec
 
     The fields also ride on the record (`extra`), so LOG_FORMAT=json emits them as JSON keys.
     """
+    if not logger.isEnabledFor(level):
+        return
     text = " ".join(f"{key}={_log_value(value)}" for key, value in fields.items())
     logger.log(level, "%s %s", what, text, extra=fields)
 
@@ -23,7 +30,9 @@ def _log_value(value: object) -> str:
         return f"{value:.1f}"
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
     text = str(value)
-    if any(char.isspace() for char in text) or '"' in text or "=" in text:
+    if _NEEDS_QUOTES.search(text):
         return json.dumps(text, ensure_ascii=False)
     return text

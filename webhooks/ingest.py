@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -31,17 +32,8 @@ logger = logging.getLogger("webhooks")
 # Headers whose values are credentials or signatures: stored and shown as "***". Any name
 # containing one of these words, so that X-Password, X-Private-Key, Proxy-Authorization and
 # the like are caught without being listed.
-_SECRET_HEADER_WORDS = (
-    "password",
-    "passwd",
-    "key",
-    "secret",
-    "token",
-    "auth",
-    "signature",
-    "cookie",
-    "session",
-    "credential",
+_SECRET_HEADER_NAME = re.compile(
+    "password|passwd|key|secret|token|auth|signature|cookie|session|credential", re.IGNORECASE
 )
 # WebhookEvent.body_size is a PositiveIntegerField: 32 bits signed on PostgreSQL.
 _BODY_SIZE_MAX = 2**31 - 1
@@ -56,7 +48,7 @@ class DeliveryResult:
 
 def mask_headers(*, headers: Mapping[str, str]) -> dict[str, str]:
     return {
-        name: "***" if any(word in name.lower() for word in _SECRET_HEADER_WORDS) else value
+        name: "***" if _SECRET_HEADER_NAME.search(name) else value
         for name, value in headers.items()
     }
 

@@ -1,8 +1,8 @@
 from django.urls import re_path
 
-from .views import CalComWebhookView
+from .views import calcom_webhook
 
 urlpatterns = [
     # Both spellings answer directly: Cal.com does not follow redirects.
-    re_path(r"^api/webhooks/cal-com/?$", CalComWebhookView.as_view(), name="calcom-webhook"),
+    re_path(r"^api/webhooks/cal-com/?$", calcom_webhook, name="calcom-webhook"),
 ]
