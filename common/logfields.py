@@ -7,7 +7,6 @@ import logging
 import re
 from datetime import datetime
 
-
 # A value with whitespace, a quote or `=` would be ambiguous bare: it is JSON-quoted.
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
 

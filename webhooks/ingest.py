@@ -47,10 +47,7 @@ class DeliveryResult:
 
 
 def mask_headers(*, headers: Mapping[str, str]) -> dict[str, str]:
-    return {
-        name: "***" if _SECRET_HEADER_NAME.search(name) else value
-        for name, value in headers.items()
-    }
+    return {name: "***" if _SECRET_HEADER_NAME.search(name) else value for name, value in headers.items()}
 
 
 # A refused delivery is unauthenticated: what it leaves in the headers column is bounded
