@@ -153,6 +153,13 @@ def summarise(*, rounds: list[dict], config: IngestConfig, web_peak_rss_kib: dic
             "ran_out_of_bodies": any(r["load"]["ran_out_of_bodies"] for r in rounds if r["kind"] == kind),
         }
     baseline_rate = summary["baseline"]["requests_per_s"]
+    # Each target round against the baseline round just before it: the target holds in every pair.
+    baselines = [r["load"] for r in rounds if r["kind"] == "baseline"]
+    targets = [r["load"] for r in rounds if r["kind"] == "target"]
+    pair_ratios = [
+        t["requests_per_s"] / b["requests_per_s"] if b["requests_per_s"] else 0.0
+        for b, t in zip(baselines, targets, strict=False)
+    ]
     verifications = [r["verification"] for r in rounds if r["kind"] == "target"]
     return {
         "config": {
@@ -166,6 +173,8 @@ def summarise(*, rounds: list[dict], config: IngestConfig, web_peak_rss_kib: dic
         },
         **summary,
         "throughput_ratio": summary["target"]["requests_per_s"] / baseline_rate if baseline_rate else 0.0,
+        "pair_ratios": pair_ratios,
+        "target_p99s_ms": [t["latency_ms"]["p99"] for t in targets],
         "acknowledged_without_processing": all(v["ok"] for v in verifications),
         "verifications": verifications,
         "web_worker_peak_rss_kib": web_peak_rss_kib,
