@@ -9,10 +9,10 @@ claim/run/complete cycle in the worker (BENCHMARKS.md, "What limits each figure"
 Who enqueues the drain tasks, so that every committed event is claimed soon:
 - a delivery, when its process has no drain task that will start after the delivery commits,
   or (one delivery per process at a time) when that task is in the second half of its delay:
-  it enqueues one in the event's transaction, due WEBHOOK_DRAIN_DELAY_SECONDS later, so that it
-  commits with the event (a task can never run before the event it was enqueued for is
-  visible), and deliveries of the next moments rely on it instead of adding their own: they
-  store the event with one autocommit INSERT, as cheap as storing can be;
+  it enqueues one due WEBHOOK_DRAIN_DELAY_SECONDS later, committed just before its event (each
+  an autocommit INSERT), and checks after its commit that the task was not yet due (else, as
+  below, one due at once), and deliveries of the next moments rely on it instead of adding
+  their own: they store the event with one autocommit INSERT, as cheap as storing can be;
 - a delivery that relied on such a task but committed too late for it (the task may have
   started before the commit): right after its commit, it enqueues one due at once;
 - a drain task that found a full batch: a follow-up, so that a backlog is spread over every
@@ -99,12 +99,15 @@ def insert_and_request_drain(*, insert: Callable[[], WebhookEvent]) -> WebhookEv
         transaction.on_commit(lambda: _check_commit_was_in_time(run_after=relied_on))
         return event
     run_after = now + delay
-    # The task commits with the event: no moment where the event is stored and nobody will
-    # claim it. If the enqueue fails, so does the delivery (a 5xx, and Cal.com retries).
-    with transaction.atomic():
-        event = insert()
-        _enqueue_drain(run_after=run_after)
-        transaction.on_commit(lambda: _remember(run_after=run_after))
+    # The task first, then the event, each one autocommit statement (no BEGIN/COMMIT round
+    # trips): once the event is stored, a task due after it is already committed. If the
+    # enqueue fails, so does the delivery (a 5xx, and Cal.com retries); if the insert fails
+    # after it, the task finds nothing of this delivery to claim, which costs nothing. Inside
+    # a caller's transaction both commit with it.
+    _enqueue_drain(run_after=run_after)
+    event = insert()
+    transaction.on_commit(lambda: _remember(run_after=run_after))
+    transaction.on_commit(lambda: _check_commit_was_in_time(run_after=run_after))
     return event
 
 

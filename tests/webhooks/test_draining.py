@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -81,6 +81,49 @@ def test_near_the_end_of_its_delay_one_delivery_enqueues_the_next_task_and_the_r
         deliver(booking_body())
         assert drain_tasks().count() == 2
     assert draining._pending.run_after > timezone.now() + timedelta(seconds=0.5)  # the new one
+
+
+@pytest.mark.postgres  # xmin: which transaction wrote a row
+@pytest.mark.django_db(transaction=True)
+def test_a_renewing_delivery_commits_its_task_before_its_event_without_a_transaction(deliver, delayed_drains):
+    event_id = deliver(booking_body()).json()["event_id"]
+    task = drain_tasks().get()
+    event = WebhookEvent.objects.get(pk=event_id)
+    assert task.enqueued_at <= event.received_at < task.run_after
+    # Two autocommit statements: the rows were written by two transactions, the task's first.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT xmin::text::bigint FROM {DBTaskResult._meta.db_table} WHERE id = %s),"
+            f" (SELECT xmin::text::bigint FROM {WebhookEvent._meta.db_table} WHERE id = %s)",
+            [task.pk, event_id],
+        )
+        task_xid, event_xid = cursor.fetchone()
+    assert task_xid < event_xid
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_whose_drain_task_cannot_be_enqueued_is_refused_and_not_stored(
+    deliver, delayed_drains, monkeypatch
+):
+    def database_gone(*, run_after):
+        raise OperationalError("the database did not answer in time")
+
+    monkeypatch.setattr(draining, "_enqueue_drain", database_gone)
+    response = deliver(booking_body())
+    assert response.status_code == 503  # Cal.com retries it
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_renewing_delivery_that_commits_after_its_own_task_was_due_enqueues_one_more(
+    deliver, delayed_drains, settings
+):
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 0.5
+    with transaction.atomic():
+        deliver(booking_body())  # no task yet: this delivery enqueues one, due in 0.5 s …
+        time.sleep(0.6)  # … and commits after it may have run
+    assert drain_tasks().count() == 2
+    assert drain_tasks().order_by("-enqueued_at").first().run_after <= timezone.now()
 
 
 @pytest.mark.django_db(transaction=True)
