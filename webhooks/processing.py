@@ -302,6 +302,7 @@ def _apply_parsed(
             kind=result.plan.hit,
             trigger=event.trigger_event,
             event_id=event.pk,
+            return_rows=False,
         )
     # A fact without a status change (a host no-show) is said on the event, in the timeline.
     return AttemptOutcome.PROCESSED, result.plan.note

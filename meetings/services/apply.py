@@ -22,7 +22,7 @@ from meetings.models import (
     MeetingStatusChange,
     PaymentStatus,
 )
-from meetings.selectors import lookup_booking, meetings_for_update, target_for_emails, uid_owners
+from meetings.selectors import lookup_booking, meetings_for_update, uid_owners
 from meetings.signals import meeting_no_show_marked, meetings_merged
 
 if TYPE_CHECKING:
@@ -190,10 +190,7 @@ def _lock_meeting(
         cached = locks.meeting_for(uids=uids)
         if cached is not None:
             # Locked by the batch and owning every uid already: nothing to link or merge.
-            target_id = None
-            if cached.target_id is None and emails:
-                target = target_for_emails(emails=emails)
-                target_id = target.pk if target is not None else None
+            target_id = locks.target_id_for(emails=emails) if cached.target_id is None else None
             return _Locked(meeting=cached, created=False, attendee_target_id=target_id)
         found_locked = _find_and_lock(
             event=event, facts=facts, uids=uids, booking_ids=booking_ids, emails=emails, locks=locks

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from meetings.models import Meeting
-from meetings.selectors import meetings_for_update, uid_owners
+from meetings.selectors import meetings_for_update, target_ids_for_emails, uid_owners
 
 
 class BatchMeetingLocks:
@@ -24,7 +24,15 @@ class BatchMeetingLocks:
     `clear()` after rolling one back.
     """
 
-    def __init__(self, *, meetings: Iterable[Meeting] = (), owners: dict[str, int] | None = None):
+    def __init__(
+        self,
+        *,
+        meetings: Iterable[Meeting] = (),
+        owners: dict[str, int] | None = None,
+        targets: dict[str, int] | None = None,
+    ):
+        # The batch's attendee e-mails that name a target (lowercased e-mail -> target id).
+        self._targets = targets or {}
         by_id = {meeting.pk: meeting for meeting in meetings}
         self._by_uid: dict[str, Meeting] = {
             uid: by_id[meeting_id] for uid, meeting_id in (owners or {}).items() if meeting_id in by_id
@@ -41,6 +49,10 @@ class BatchMeetingLocks:
         if len(found) != 1:
             return None
         return self._by_uid.get(uids[0])
+
+    def target_id_for(self, *, emails: Iterable[str]) -> int | None:
+        """`target_for_emails` among the batch's e-mails: the first in order that has a target."""
+        return next((self._targets[e.lower()] for e in emails if e and e.lower() in self._targets), None)
 
     def remember(self, *, meeting: Meeting, uids: Iterable[str]) -> None:
         """`meeting` is locked (or inserted) by this transaction and owns these uids."""
@@ -72,16 +84,17 @@ class BatchMeetingLocks:
         return self.merged_into.get(meeting_id, meeting_id)
 
 
-def lock_meetings_of_batch(*, uids: Iterable[str]) -> BatchMeetingLocks:
-    """Lock the meetings owning these uids in one query (id order) and map their uids.
+def lock_meetings_of_batch(*, uids: Iterable[str], emails: Iterable[str] = ()) -> BatchMeetingLocks:
+    """Lock the meetings owning these uids in one query (id order) and map their uids; find the
+    targets among the batch's attendee e-mails in another.
 
     Call inside the batch's transaction. The uid map is read after the lock, and only uids of
     locked meetings are kept: a booking created meanwhile is found by the event's own lookup.
     """
     uids = list(dict.fromkeys(uid for uid in uids if uid))
-    if not uids:
-        return BatchMeetingLocks()
-    meetings = meetings_for_update(uids=uids)
+    meetings = meetings_for_update(uids=uids) if uids else []
     if not meetings:
         return BatchMeetingLocks()
-    return BatchMeetingLocks(meetings=meetings, owners=uid_owners(uids=uids))
+    return BatchMeetingLocks(
+        meetings=meetings, owners=uid_owners(uids=uids), targets=target_ids_for_emails(emails=emails)
+    )
