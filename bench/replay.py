@@ -192,6 +192,53 @@ def run_replay(*, config: ReplayConfig) -> dict:
     }
 
 
+# --- Report (bench/report.py) ---------------------------------------------------------------------
+
+
+def replay_rows(*, replay: dict, ratio: str) -> list[tuple[str, str, str, str, str]]:
+    job, base = replay["job"], replay["baseline"]
+    return [
+        (
+            "replay",
+            f"force job events/s, {job['workers']} db_worker(s) vs one transaction each",
+            f"{job['events_per_s']:.0f}",
+            f"{base['events_per_s']:.0f}",
+            ratio,
+        ),
+        (
+            "replay",
+            "events replayed",
+            f"{job['done']:,} of {job['total']:,}",
+            f"{base['events']:,} ({base['seconds']:.0f} s)",
+            "-",
+        ),
+    ]
+
+
+def replay_summary(*, replay: dict) -> dict:
+    return {
+        "events_per_s": round(replay["job"]["events_per_s"], 1),
+        "one_by_one_events_per_s": round(replay["baseline"]["events_per_s"], 1),
+        "ratio": round(replay["ratio_to_baseline"], 2),
+        "workers": replay["job"]["workers"],
+        "events": replay["job"]["done"],
+    }
+
+
+def replay_method(*, replay: dict) -> str:
+    config, job, base = replay["config"], replay["job"], replay["baseline"]
+    return (
+        f"- **Replay**: {config['fed']:,} events of the same mix delivered and drained, then a force "
+        "reprocess job created as the admin creates it (`create_reprocess_job`, a frozen filter "
+        f"selecting every event) and run by {job['workers']} `manage.py db_worker`: each batch of "
+        "the selection claimed in one transaction and applied in one, a savepoint per event. "
+        "Events/s = done / (job started_at → finished_at). Baseline: the same events replayed "
+        "one transaction each (`reprocess_events`, the per-event path: a claim and an apply "
+        f"transaction per event) from {base['processes']} process(es), stopped after "
+        f"{config['baseline_seconds']:.0f} s ({base['events']:,} events)."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     import django
 

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .replay import replay_method, replay_rows, replay_summary
+
 NOTES_PATH = Path(__file__).resolve().parent / "notes.md"
 INGEST_MIN_RATIO = 0.70
 INGEST_MAX_P99_MS = 50.0
@@ -171,25 +173,7 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             )
     replay = results.get("replay")
     if replay:
-        job, base = replay["job"], replay["baseline"]
-        rows.append(
-            (
-                "replay",
-                f"force job events/s, {job['workers']} db_worker(s) vs one transaction each",
-                f"{job['events_per_s']:.0f}",
-                f"{base['events_per_s']:.0f}",
-                _ratio(replay, f"{replay['ratio_to_baseline']:.2f}"),
-            )
-        )
-        rows.append(
-            (
-                "replay",
-                "events replayed",
-                f"{job['done']:,} of {job['total']:,}",
-                f"{base['events']:,} ({base['seconds']:.0f} s)",
-                "-",
-            )
-        )
+        rows += replay_rows(replay=replay, ratio=_ratio(replay, f"{replay['ratio_to_baseline']:.2f}"))
     admin = results.get("admin")
     if admin:
         for page in admin["pages"]:
@@ -306,13 +290,7 @@ def json_line(results: dict) -> str:
             summary["processing"]["paced_p50_ms"] = round(processing["paced"]["latency_ms"]["p50"], 1)
     replay = results.get("replay")
     if replay:
-        summary["replay"] = {
-            "events_per_s": round(replay["job"]["events_per_s"], 1),
-            "one_by_one_events_per_s": round(replay["baseline"]["events_per_s"], 1),
-            "ratio": round(replay["ratio_to_baseline"], 2),
-            "workers": replay["job"]["workers"],
-            "events": replay["job"]["done"],
-        }
+        summary["replay"] = replay_summary(replay=replay)
     admin = results.get("admin")
     if admin:
         summary["admin"] = {
@@ -484,17 +462,7 @@ def _method_section(results: dict) -> list[str]:
             )
     replay = results.get("replay")
     if replay:
-        config, job, base = replay["config"], replay["job"], replay["baseline"]
-        lines.append(
-            f"- **Replay**: {config['fed']:,} events of the same mix delivered and drained, then a force "
-            "reprocess job created as the admin creates it (`create_reprocess_job`, a frozen filter "
-            f"selecting every event) and run by {job['workers']} `manage.py db_worker`: each batch of "
-            "the selection claimed in one transaction and applied in one, a savepoint per event. "
-            "Events/s = done / (job started_at → finished_at). Baseline: the same events replayed "
-            "one transaction each (`reprocess_events`, the per-event path: a claim and an apply "
-            f"transaction per event) from {base['processes']} process(es), stopped after "
-            f"{config['baseline_seconds']:.0f} s ({base['events']:,} events)."
-        )
+        lines.append(replay_method(replay=replay))
     admin = results.get("admin")
     if admin:
         lines += [
