@@ -12,6 +12,9 @@ the environment. Settings (environment variables, defaults in brackets):
   BENCH_DRAIN_SECONDS      a drain stops after this long, events left or not [120]
   BENCH_PACED_EVENTS / BENCH_PACED_RATE   paced latency run: at most this many events, offered
                            for ~10 s at this rate per s [1500 / 0 = half the 2-worker drain rate]
+  BENCH_REPLAY_EVENTS      events of the replay part (a force reprocess job) [100000]
+  BENCH_REPLAY_WORKERS     db_workers running the job; as many baseline processes [1]
+  BENCH_REPLAY_BASELINE_SECONDS   the one-by-one baseline stops after this long [60]
   BENCH_ADMIN_EVENTS       seeded events for the admin pages [1000000]
   BENCH_REPORT             report file [BENCHMARKS.md at the repo root]
   BENCH_NOISE_FSYNC_US / BENCH_NOISE_LOAD_PER_CORE / BENCH_NOISE_RERUNS   noise limits beyond
@@ -55,6 +58,7 @@ def main() -> int:
     from .noise import NoiseLimits, run_guarded
     from .processing import ProcessingConfig, run_processing
     from .pruning import PruneConfig, run_pruning
+    from .replay import ReplayConfig, run_replay
 
     if not settings.TASKS_BACKEND.endswith("DatabaseBackend") or settings.ROOT_URLCONF != "bench.urls":
         sys.stderr.write("run through bench/run.sh (`make bench`): it sets the database and environment\n")
@@ -97,6 +101,16 @@ def main() -> int:
         )
         results["processing"] = run_guarded(
             name="processing", run=lambda: run_processing(config=processing_config), limits=limits
+        )
+    if "replay" in parts:
+        print("replay: a force reprocess job vs replaying one by one …", flush=True)
+        replay_config = ReplayConfig(
+            events=_int("BENCH_REPLAY_EVENTS", 100_000),
+            workers=_int("BENCH_REPLAY_WORKERS", 1),
+            baseline_seconds=_float("BENCH_REPLAY_BASELINE_SECONDS", 60.0),
+        )
+        results["replay"] = run_guarded(
+            name="replay", run=lambda: run_replay(config=replay_config), limits=limits
         )
     if "admin" in parts:
         print("admin: seed_demo_data + page timings …", flush=True)

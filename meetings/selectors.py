@@ -157,6 +157,21 @@ def meetings_for_update(
     return list(Meeting.objects.raw(sql, params))
 
 
+def target_ids_for_emails(*, emails: Iterable[str]) -> dict[str, int]:
+    """The targets among these e-mails, in one query: lowercased e-mail -> target id."""
+    emails = list(dict.fromkeys(email.lower() for email in emails if email))
+    if not emails:
+        return {}
+    t = _tables()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT LOWER({t.target_email}), {t.target_id} FROM {t.targets} "
+            f"WHERE LOWER({t.target_email}) IN ({_placeholders(emails)})",
+            emails,
+        )
+        return dict(cursor.fetchall())
+
+
 def _placeholders(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 

@@ -89,14 +89,20 @@ def hit_delay(*, kind: str) -> timedelta:
 
 
 def queue_hit_notifications(
-    *, meeting: Meeting, kind: str, trigger: str = "", event_id: int | None = None
+    *,
+    meeting: Meeting,
+    kind: str,
+    trigger: str = "",
+    event_id: int | None = None,
+    return_rows: bool = True,
 ) -> list[Notification]:
     """Write one outbox row per (channel, recipient), at most once ever per meeting and kind.
 
     `trigger` and `event_id` name the Cal.com delivery that caused it, when there is one.
     Runs inside the caller's transaction (the meeting change); sending happens after commit, at
     once or, for a delayed kind (`hit_delay`), once the grace period is over.
-    Returns the meeting's rows of this kind (old and new); none when the trigger is switched off.
+    Returns the meeting's rows of this kind (old and new); none when the trigger is switched off,
+    or when the caller has no use for them (`return_rows=False`: one query less per HIT).
     """
     if not hit_trigger_enabled(kind=kind, trigger=trigger):
         return []
@@ -131,6 +137,8 @@ def queue_hit_notifications(
             transaction.on_commit(
                 lambda: enqueue_sending(notification_ids=delayed, run_after=send_at), robust=True
             )
+    if not return_rows:
+        return []
     return list(Notification.objects.filter(meeting=meeting, kind=kind).order_by("id"))
 
 

@@ -2,7 +2,8 @@
 
 A delivery commits one row (status `received`) and no task of its own. Workers (`db_worker`) run
 `drain_webhook_events` tasks, each of which claims a batch of received events with
-`SELECT … FOR UPDATE SKIP LOCKED` and processes them one transaction per event. A task per
+`SELECT … FOR UPDATE SKIP LOCKED` and applies the batch in one transaction, each event in a
+savepoint of its own (batch_processing.py). A task per
 event cost as much as the event itself, twice: its insert in the web request and its
 claim/run/complete cycle in the worker (BENCHMARKS.md, "What limits each figure").
 
@@ -41,7 +42,8 @@ from django_tasks import task
 from common.logfields import log_fields
 from notifications.services import collect_sending
 
-from .processing import claim_received_batch, run_claimed
+from .batch_processing import run_claimed_batch
+from .processing import claim_received_batch
 from .selectors import received_events_waiting
 
 if TYPE_CHECKING:
@@ -150,8 +152,7 @@ def drain_received_events(*, batch_size: int | None = None) -> int:
     followed_up = len(claims) == batch_size and _enqueue_drain_now(why="after a full batch")
     # The batch's HIT notifications go out as one task once the batch is done.
     with collect_sending():
-        for claim in claims:
-            run_claimed(claim=claim)
+        run_claimed_batch(claims=claims)
     if claims and not followed_up and received_events_waiting():
         _enqueue_drain_now(why="for events held back behind their booking's earlier ones")
     if claims:

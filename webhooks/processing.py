@@ -25,10 +25,11 @@ from calcom.parsing import CalComEvent
 from common.logfields import log_fields
 from meetings.models import Meeting
 from meetings.services.apply import apply_calcom_event
+from meetings.services.locks import BatchMeetingLocks
 from meetings.status_mapping import BOOKING_TRIGGERS
 from notifications.services import queue_hit_notifications
 
-from .classification import BodyKind, classify_body
+from .classification import BodyKind, ClassifiedBody, classify_body
 from .models import (
     AttemptOutcome,
     AttemptTrigger,
@@ -100,7 +101,7 @@ class Claim:
     previous_status: str
 
 
-class _TakenOver(Exception):
+class TakenOver(Exception):
     """The recovery sweep gave the event to another run while this one was queued."""
 
 
@@ -112,22 +113,7 @@ def run_claimed(*, claim: Claim) -> WebhookEvent:
         with transaction.atomic():
             outcome, reason = _apply(event=event)
             now = timezone.now()
-            # A forced replay of an applied event that no longer changes anything (later events
-            # superseded it) leaves the event processed: its effect stands.
-            replay_of_applied = claim.previous_status == WebhookEventStatus.PROCESSED
-            recorded = {
-                "status": (
-                    WebhookEventStatus.PROCESSED
-                    if outcome == AttemptOutcome.PROCESSED or replay_of_applied
-                    else WebhookEventStatus.IGNORED
-                ),
-                "status_reason": reason,
-                "processed_at": now,
-                "last_error": "",
-                "last_traceback": "",
-                "next_attempt_at": None,
-                "meeting_id": event.meeting_id,
-            }
+            recorded = recorded_columns(claim=claim, outcome=outcome, reason=reason, now=now)
             # Only what processing changes (rewriting the raw body would cost a megabyte at
             # worst), and only if this run still owns the event: the recovery sweep may have
             # handed it to another run meanwhile (this worker stalled). Then this run's
@@ -136,14 +122,14 @@ def run_claimed(*, claim: Claim) -> WebhookEvent:
                 pk=event.pk, status=WebhookEventStatus.PROCESSING, attempts=attempt.number
             ).update(**recorded)
             if not still_ours:
-                raise _TakenOver
+                raise TakenOver
             for name, value in recorded.items():
                 setattr(event, name, value)
             attempt.outcome = outcome
             attempt.error = reason
             attempt.finished_at = now
             attempt.save(update_fields=["outcome", "error", "finished_at"])
-    except _TakenOver:
+    except TakenOver:
         log_fields(
             logger=logger,
             level=logging.WARNING,
@@ -155,7 +141,7 @@ def run_claimed(*, claim: Claim) -> WebhookEvent:
         )
         return WebhookEvent.objects.get(pk=event.pk)
     except Exception as exc:
-        event = _record_failure(event_id=event.pk, attempt=attempt, exc=exc)
+        event = record_failure(event_id=event.pk, attempt=attempt, exc=exc)
     log_fields(
         logger=logger,
         level=logging.INFO,
@@ -169,6 +155,28 @@ def run_claimed(*, claim: Claim) -> WebhookEvent:
         duration_ms=(time.monotonic() - started) * 1000,
     )
     return event
+
+
+def recorded_columns(
+    *, claim: Claim, outcome: AttemptOutcome, reason: str, now: datetime
+) -> dict[str, object]:
+    """The event's columns a successful run writes."""
+    # A forced replay of an applied event that no longer changes anything (later events
+    # superseded it) leaves the event processed: its effect stands.
+    replay_of_applied = claim.previous_status == WebhookEventStatus.PROCESSED
+    return {
+        "status": (
+            WebhookEventStatus.PROCESSED
+            if outcome == AttemptOutcome.PROCESSED or replay_of_applied
+            else WebhookEventStatus.IGNORED
+        ),
+        "status_reason": reason,
+        "processed_at": now,
+        "last_error": "",
+        "last_traceback": "",
+        "next_attempt_at": None,
+        "meeting_id": claim.event.meeting_id,
+    }
 
 
 def _claim(*, event_id: int, via: AttemptTrigger, mode: ProcessingMode, user) -> Claim | None:
@@ -240,8 +248,26 @@ def _claimed_via(event: WebhookEvent) -> AttemptTrigger:
     return AttemptTrigger.RECOVERY if event.next_attempt_at is not None else AttemptTrigger.DELIVERY
 
 
-def _apply(*, event: WebhookEvent) -> tuple[AttemptOutcome, str]:
-    body = classify_body(raw_body=bytes(event.raw_body), content_type=event.content_type)
+def classify_event_body(*, event: WebhookEvent) -> ClassifiedBody:
+    return classify_body(raw_body=bytes(event.raw_body), content_type=event.content_type)
+
+
+def booking_uids_of(*, body: ClassifiedBody) -> list[str]:
+    """The storable booking uids an event body names (what locks its meeting)."""
+    if body.kind != BodyKind.EVENT or body.event is None:
+        return []
+    uids = (body.event.uid, body.event.reschedule_uid)
+    return [uid for uid in uids if uid and len(uid) <= _UID_MAX_LENGTH]
+
+
+def _apply(
+    *,
+    event: WebhookEvent,
+    body: ClassifiedBody | None = None,
+    locks: BatchMeetingLocks | None = None,
+) -> tuple[AttemptOutcome, str]:
+    if body is None:
+        body = classify_event_body(event=event)
     if body.kind == BodyKind.UNUSABLE:
         return AttemptOutcome.IGNORED, body.reason
     parsed = body.event
@@ -250,18 +276,20 @@ def _apply(*, event: WebhookEvent) -> tuple[AttemptOutcome, str]:
     elif body.kind == BodyKind.UNKNOWN_TRIGGER:
         outcome, reason = AttemptOutcome.IGNORED, body.reason
     else:
-        outcome, reason = _apply_parsed(event=event, parsed=parsed)
+        outcome, reason = _apply_parsed(event=event, parsed=parsed, locks=locks)
     return outcome, "; ".join(filter(None, (reason, *parsed.notes)))
 
 
-def _apply_parsed(*, event: WebhookEvent, parsed: CalComEvent) -> tuple[AttemptOutcome, str]:
+def _apply_parsed(
+    *, event: WebhookEvent, parsed: CalComEvent, locks: BatchMeetingLocks | None = None
+) -> tuple[AttemptOutcome, str]:
     if len(parsed.uid) > _UID_MAX_LENGTH or len(parsed.reschedule_uid) > _UID_MAX_LENGTH:
         # A uid is the booking's identity: cutting it could merge two bookings.
         return AttemptOutcome.IGNORED, (
             f"booking uid longer than {_UID_MAX_LENGTH} characters: not a Cal.com uid, cannot be stored"
         )
 
-    result = apply_calcom_event(event=parsed, source=event)
+    result = apply_calcom_event(event=parsed, source=event, locks=locks)
     if result.meeting is not None:
         event.meeting = result.meeting
     if result.plan.ignored:
@@ -274,12 +302,13 @@ def _apply_parsed(*, event: WebhookEvent, parsed: CalComEvent) -> tuple[AttemptO
             kind=result.plan.hit,
             trigger=event.trigger_event,
             event_id=event.pk,
+            return_rows=False,
         )
     # A fact without a status change (a host no-show) is said on the event, in the timeline.
     return AttemptOutcome.PROCESSED, result.plan.note
 
 
-def _record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception) -> WebhookEvent:
+def record_failure(*, event_id: int, attempt: ProcessingAttempt, exc: Exception) -> WebhookEvent:
     """Store a failed run; schedule the next attempt with backoff, or mark the event dead.
 
     Backends that can defer (django-tasks-db) get the retry enqueued for `next_attempt_at`;

@@ -1,10 +1,11 @@
 """Staff reprocessing of stored webhook events: one event, a selection, or a background job.
 
-Every run goes through `reprocess_event`, the worker's own path (processing.py), so each run is
-a ProcessingAttempt row with the staff user, and the notifications outbox keeps a replay from
-notifying twice. `reprocess_events` is the one bulk run: the admin's page of events, a job's
-batches and the `reprocess_webhook_events` command all use it. The job's django-tasks task is
-defined here, beside the function it runs.
+Every run is a ProcessingAttempt row with the staff user, and the notifications outbox keeps a
+replay from notifying twice. One event, the admin's page of events and the
+`reprocess_webhook_events` command run event by event through `reprocess_event`, the worker's
+own path (processing.py). A background job, made for replaying everything after a fix, claims
+each batch of its selection at once and applies it in one transaction (`reprocess_batch`,
+batch_processing.py). The job's django-tasks task is defined here, beside the function it runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django_tasks import task
 
+from notifications.services import collect_sending
+
+from .batch_processing import claim_events, run_claimed_batch
 from .models import (
     AttemptTrigger,
     ReprocessJob,
@@ -145,6 +149,30 @@ def reprocess_events(
     return summary
 
 
+def reprocess_batch(
+    *, event_ids: Iterable[int], user=None, force: bool = False, via: AttemptTrigger = AttemptTrigger.ADMIN
+) -> BulkReprocessSummary:
+    """Replay events as one batch: one claim transaction, then one transaction applying them in
+    id order, each in a savepoint (batch_processing.py). Counts as `reprocess_events` does.
+
+    The batch's HIT notifications go out as one task once it is done.
+    """
+    mode = ProcessingMode.FORCE if force else ProcessingMode.REPROCESS
+    summary = BulkReprocessSummary()
+    claimed = claim_events(event_ids=list(event_ids), mode=mode, via=via, user=user)
+    for outcome, ids in (
+        (SKIPPED, claimed.not_runnable),
+        (NOT_ALLOWED, claimed.refused),
+        (MISSING, claimed.missing),
+    ):
+        for _ in ids:
+            summary.add(outcome)
+    with collect_sending():
+        for event in run_claimed_batch(claims=claimed.claims):
+            summary.add(event.status)
+    return summary
+
+
 # --- Background jobs ---------------------------------------------------------------------------
 
 
@@ -254,7 +282,7 @@ def run_reprocess_job(*, job_id: int) -> ReprocessJob:
             )
             if not batch:
                 break
-            summary = reprocess_events(event_ids=batch, user=job.created_by, force=job.force)
+            summary = reprocess_batch(event_ids=batch, user=job.created_by, force=job.force)
             cursor = batch[-1]
             ReprocessJob.objects.filter(pk=job_id).update(
                 done=F("done") + summary.ran,

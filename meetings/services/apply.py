@@ -27,6 +27,7 @@ from meetings.signals import meeting_no_show_marked, meetings_merged
 
 if TYPE_CHECKING:
     from calcom.parsing import CalComEvent
+    from meetings.services.locks import BatchMeetingLocks
 
 # Concurrent first deliveries for one unknown booking race to create it; the loser retries and
 # finds the winner's row. More than a few rounds means something else is wrong.
@@ -51,6 +52,7 @@ def apply_calcom_event(
     event: CalComEvent,
     source: models.Model | None = None,
     origin: ChangeSource = ChangeSource.WEBHOOK,
+    locks: BatchMeetingLocks | None = None,
 ) -> ApplyResult:
     """Apply one parsed Cal.com event to its meeting. Call inside `transaction.atomic()`.
 
@@ -60,7 +62,9 @@ def apply_calcom_event(
     events from the bookings API, meetings/booking_sync.py).
 
     The meeting row is locked (SELECT … FOR UPDATE) for the rest of the caller's transaction,
-    so concurrent deliveries for one booking are applied one after another.
+    so concurrent deliveries for one booking are applied one after another. `locks` holds the
+    meetings a batch locked up front (meetings/services/locks.py); the event's meeting is taken
+    from there when it can be.
     """
     # Once each: a body naming its own uid as the one it reschedules (the fuzzer sent one)
     # would otherwise insert that uid twice and fail on every retry.
@@ -80,7 +84,7 @@ def apply_calcom_event(
         no_show_marks=event.no_show_marks,
         host_email=event.host_email,
     )
-    locked = _lock_meeting(event=event, facts=facts, uids=uids, booking_ids=booking_ids)
+    locked = _lock_meeting(event=event, facts=facts, uids=uids, booking_ids=booking_ids, locks=locks)
     if locked is None:
         return ApplyResult(
             meeting=None,
@@ -179,8 +183,33 @@ def _lock_meeting(
     facts: status_mapping.EventFacts,
     uids: list[str],
     booking_ids: list[int],
+    locks: BatchMeetingLocks | None = None,
 ) -> _Locked | None:
     emails = [attendee.email for attendee in event.attendees]
+    if locks is not None:
+        cached = locks.meeting_for(uids=uids)
+        if cached is not None:
+            # Locked by the batch and owning every uid already: nothing to link or merge.
+            target_id = locks.target_id_for(emails=emails) if cached.target_id is None else None
+            return _Locked(meeting=cached, created=False, attendee_target_id=target_id)
+        found_locked = _find_and_lock(
+            event=event, facts=facts, uids=uids, booking_ids=booking_ids, emails=emails, locks=locks
+        )
+        if found_locked is not None:
+            locks.remember(meeting=found_locked.meeting, uids=uids)
+        return found_locked
+    return _find_and_lock(event=event, facts=facts, uids=uids, booking_ids=booking_ids, emails=emails)
+
+
+def _find_and_lock(
+    *,
+    event: CalComEvent,
+    facts: status_mapping.EventFacts,
+    uids: list[str],
+    booking_ids: list[int],
+    emails: list[str],
+    locks: BatchMeetingLocks | None = None,
+) -> _Locked | None:
     lookup_first = event.trigger in _LOOKUP_FIRST_TRIGGERS and not event.reschedule_uid
     for _ in range(MAX_LOCK_ROUNDS):
         locked: list[Meeting] = []
@@ -206,7 +235,7 @@ def _lock_meeting(
         owners = _uid_owners_if_locked(uids=uids, booking_ids=booking_ids, locked_ids=[m.id for m in locked])
         if owners is None:
             continue
-        meeting = locked[0] if len(locked) == 1 else _merge_meetings(meetings=locked)
+        meeting = locked[0] if len(locked) == 1 else _merge_meetings(meetings=locked, locks=locks)
         if not _link_uids(meeting=meeting, uids=uids, uid_owners=owners):
             continue  # a uid of this event was just given to another meeting: merge them
         return _Locked(meeting=meeting, created=False, attendee_target_id=meeting.attendee_target_id)
@@ -261,7 +290,7 @@ def _create_meeting(
     return _Locked(meeting=meeting, created=True, plan=plan)
 
 
-def _merge_meetings(*, meetings: list[Meeting]) -> Meeting:
+def _merge_meetings(*, meetings: list[Meeting], locks: BatchMeetingLocks | None = None) -> Meeting:
     """Two meetings turned out to be one reschedule chain (deliveries arrived out of order).
 
     The one with the latest applied event keeps its state; the others' uids and audit rows move
@@ -279,6 +308,8 @@ def _merge_meetings(*, meetings: list[Meeting]) -> Meeting:
         meetings_merged.send(sender=Meeting, survivor_id=survivor.id, merged_id=other.id)
         survivor.target_id = survivor.target_id or other.target_id
         other.delete()
+    if locks is not None:
+        locks.merged(survivor_id=survivor.id, merged_ids=[m.id for m in meetings if m.id != survivor.id])
     if survivor.target_id != target_id:
         # Written here: the caller writes only the columns the event itself changes.
         survivor.save(update_fields=["target", "updated_at"])

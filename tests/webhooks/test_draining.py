@@ -215,10 +215,10 @@ def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(deliver, datab
     bodies = [booking_body() for _ in range(3)]
     poisoned_uid = bodies[1]["payload"]["uid"]
 
-    def apply_or_fail(*, event, source=None):
+    def apply_or_fail(*, event, source=None, **kwargs):
         if event.uid == poisoned_uid:
             raise RuntimeError("the meeting table is on fire")
-        return real_apply(event=event, source=source)
+        return real_apply(event=event, source=source, **kwargs)
 
     monkeypatch.setattr("webhooks.processing.apply_calcom_event", apply_or_fail)
     ids = [deliver(body).json()["event_id"] for body in bodies]
