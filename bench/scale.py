@@ -10,7 +10,7 @@ in-process test Client, one warm-up then the median of BENCH_SCALE_REQUESTS requ
   detail, the webhook dashboard;
 - the REST API's list endpoints (webhook events, meetings, targets), first page;
 
-then `prune_webhook_events` deletes the events older than 24 of the 30 days (about a fifth of
+then `prune_webhook_events` deletes the events older than 20 of the 30 days (about a fifth of
 the data: ~1,000,000 events at 5,000,000), reporting its longest batch (transaction, hence lock
 held). The next step tops the pruned data back up, so every size is measured at its full count.
 
@@ -38,7 +38,7 @@ from .pruning import PruneConfig, run_pruning
 
 SCALE_MAX_MS = 300.0
 SCALE_MAX_GROWTH = 1.5
-SCALE_PRUNE_DAYS = 24  # of the 30 days seeded: the oldest fifth goes
+SCALE_PRUNE_DAYS = 20  # of the 30 days seeded: about the oldest fifth of the events goes
 REFERENCE_SIZE = 1_000_000
 
 
