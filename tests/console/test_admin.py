@@ -574,3 +574,24 @@ def test_seed_demo_data_bulk_path_restores_foreign_keys_and_keeps_indexes_when_a
     assert WebhookEvent.objects.count() == first.events + second.events == 1100
     assert not WebhookEvent.objects.filter(meeting__isnull=False, meeting__id__isnull=True).exists()
     assert ProcessingAttempt.objects.count() == first.attempts + second.attempts
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_data_writer_process_failure_is_raised_and_indexes_come_back(monkeypatch):
+    from devtools.demo import copy as demo_copy
+
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'webhook_events'")
+            return {row[0] for row in cursor.fetchall()}
+
+    def broken_write(batch):
+        raise ValueError("disk on fire")
+
+    before = indexes()
+    # The writer processes are forked: they inherit the patched function.
+    monkeypatch.setattr(demo_copy, "write_batch", broken_write)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        seed_demo_data(events=300, seed=14, batch_size=100, background_writes=True)
+    assert indexes() == before
