@@ -77,6 +77,10 @@ def targets(results: dict) -> dict[str, dict]:
             "target": f"no prune batch (transaction, hence lock) longer than {PRUNE_MAX_BATCH_MS / 1000:.0f} s",
             "met": pruning["batches"] > 0 and pruning["longest_batch_ms"] < PRUNE_MAX_BATCH_MS,
         }
+    if results.get("scale"):
+        from .scale import scale_verdict
+
+        verdicts["scale"] = scale_verdict(results["scale"])
     for part, verdict in verdicts.items():
         # A verdict from a noisy run is printed, but flagged as not conclusive.
         source = "processing" if part in ("drain ratio", "paced latency") else part
@@ -243,6 +247,10 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         rows.append(
             ("memory", "db_worker peak RSS MiB", _mib_list(memory["db_worker_peak_rss_mib"]), "-", "-")
         )
+    if results.get("scale"):
+        from .scale import scale_rows
+
+        rows += scale_rows(results["scale"])
     return rows
 
 
@@ -342,6 +350,10 @@ def json_line(results: dict) -> str:
     summary["noisy_parts"] = [
         part for part in ("ingest", "processing", "replay", "admin") if noise_note(results.get(part))
     ]
+    if results.get("scale"):
+        from .scale import scale_json
+
+        summary["scale"] = scale_json(results["scale"])
     summary["targets_met"] = {part: verdict["met"] for part, verdict in results.get("targets", {}).items()}
     return json.dumps(summary, separators=(",", ":"))
 
@@ -508,6 +520,10 @@ def _method_section(results: dict) -> list[str]:
             "- **Memory**: VmHWM from /proc/PID/status of each gunicorn worker at the end of the ingest runs "
             "and of each db_worker at the end of its drain (highest shown)."
         )
+    if results.get("scale"):
+        from .scale import scale_method
+
+        lines += scale_method()
     return lines
 
 

@@ -16,6 +16,8 @@ the environment. Settings (environment variables, defaults in brackets):
   BENCH_REPLAY_WORKERS     db_workers running the job; as many baseline processes [1]
   BENCH_REPLAY_BASELINE_SECONDS   the one-by-one baseline stops after this long [60]
   BENCH_ADMIN_EVENTS       seeded events for the admin pages [1000000]
+  BENCH_SCALE_SIZES / BENCH_SCALE_REQUESTS   part "scale" (not in the default parts): sizes the
+                           data grows through, pages timed at each [100000,1000000,5000000 / 7]
   BENCH_REPORT             report file [BENCHMARKS.md at the repo root]
   BENCH_NOISE_FSYNC_US / BENCH_NOISE_LOAD_PER_CORE / BENCH_NOISE_RERUNS   noise limits beyond
                            which a part runs once more, then is flagged [2000 / 2.5 / 1]
@@ -120,6 +122,11 @@ def main() -> int:
         results["storage"] = results["admin"].pop("storage")
         print("pruning: prune_webhook_events on the seeded data …", flush=True)
         results["pruning"] = run_pruning(config=PruneConfig())
+    if "scale" in parts:
+        from .scale import ScaleConfig, run_scale
+
+        print("scale: pages and pruning as the data grows …", flush=True)
+        results["scale"] = run_scale(config=ScaleConfig.from_env(), log=lambda m: print(m, flush=True))
     results["memory"] = report.memory_summary(results)
     results["targets"] = report.targets(results)
     results["seconds"] = time.monotonic() - started

@@ -34,11 +34,11 @@ from devtools.demo.catalogue import (
     ORGANIZERS,
 )
 from devtools.demo.copy import (
-    BackgroundWriter,
     TableWriter,
+    WriterProcesses,
     create_indexes,
     drop_secondary_indexes,
-    tables_empty,
+    table_rows,
     write_batch,
 )
 from devtools.demo.event_rows import EventRows, SeedSummary
@@ -47,7 +47,7 @@ from meetings.models import BookingUid, Meeting, MeetingStatusChange, Target
 from webhooks.models import ProcessingAttempt, WebhookEvent
 
 SPAN = timedelta(days=30)
-BULK_TABLES = (WebhookEvent, ProcessingAttempt, MeetingStatusChange)
+BULK_TABLES = (WebhookEvent, ProcessingAttempt, MeetingStatusChange, Meeting, BookingUid)
 
 
 class AlreadySeeded(Exception):
@@ -64,9 +64,11 @@ class _Seeder(EventRows):
         batch_size: int,
         progress: Callable[[str], None] | None,
         background_writes: bool = False,
+        writer_processes: int = 2,
     ):
         self.background_writes = background_writes
-        self.background: BackgroundWriter | None = None
+        self.writer_processes = writer_processes
+        self.background: WriterProcesses | None = None
         self.target_events = events
         self.rng = random.Random(seed)
         # Uids come from their own stream: a seed always starts with the same uids, whatever
@@ -100,15 +102,20 @@ class _Seeder(EventRows):
     def run(self) -> SeedSummary:
         started = time.monotonic()
         self.make_targets()
-        parallel = self.background_writes and connection.vendor == "postgresql"
-        # Filling an empty database: build the big tables' secondary indexes once at the end
-        # (a sort) instead of updating them row by row (random writes into large B-trees).
-        deferred_indexes = (
-            drop_secondary_indexes(BULK_TABLES) if parallel and tables_empty(BULK_TABLES) else []
+        parallel = (
+            self.background_writes and connection.vendor == "postgresql" and not connection.in_atomic_block
         )
+        # Filling an empty database, or at least doubling it: build the big tables' secondary
+        # indexes once at the end (a sort) instead of updating them row by row (random writes
+        # into large B-trees), and check their foreign keys in one join instead of row by row.
+        bulk = parallel and table_rows(WebhookEvent) <= self.target_events
+        deferred_indexes = drop_secondary_indexes(BULK_TABLES) if bulk else []
         try:
             if parallel:
-                self.background = BackgroundWriter()
+                self.background = WriterProcesses(
+                    (self.meetings, self.uids, self.events, self.attempts, self.changes),
+                    processes=self.writer_processes,
+                )
             try:
                 self.generate()
             finally:
@@ -404,11 +411,13 @@ def seed_demo_data(
     batch_size: int = 10_000,
     progress: Callable[[str], None] | None = None,
     background_writes: bool = False,
+    writer_processes: int = 2,
 ) -> SeedSummary:
     """Add about `events` webhook events (exactly that many) with their meetings and targets.
 
-    `background_writes` (PostgreSQL, outside a transaction: the command, not tests) writes each
-    batch on a second connection while the next one is generated. Raises AlreadySeeded when
+    `background_writes` (PostgreSQL, outside a transaction: the command, not tests) writes the
+    batches in `writer_processes` other processes, each with its own connection, while the next
+    one is generated. Raises AlreadySeeded when
     this seed's data is already in the database.
     """
     if events < 1:
@@ -423,5 +432,6 @@ def seed_demo_data(
         batch_size=batch_size,
         progress=progress,
         background_writes=background_writes,
+        writer_processes=writer_processes,
     )
     return seeder.run()

@@ -550,3 +550,48 @@ def test_seed_demo_data_bulk_path_writes_in_the_background_and_rebuilds_indexes(
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'webhook_events'")
         assert cursor.fetchone()[0] > 2000  # analysed: the admin's estimates are right
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_data_bulk_path_restores_foreign_keys_and_keeps_indexes_when_adding_little():
+    def schema() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexdef FROM pg_indexes WHERE tablename IN "
+                "('webhook_events', 'webhooks_processingattempt', 'meetings_meetingstatuschange', "
+                "'meetings', 'meetings_bookinguid') "
+                "UNION ALL SELECT conname || pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f'"
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    before = schema()
+    first = seed_demo_data(events=800, seed=12, batch_size=200, background_writes=True, writer_processes=2)
+    assert schema() == before  # indexes rebuilt and foreign keys added back (and validated)
+    # Less than doubling: written with the indexes and foreign keys in place.
+    second = seed_demo_data(events=300, seed=13, batch_size=100, background_writes=True, writer_processes=1)
+    assert schema() == before
+    assert WebhookEvent.objects.count() == first.events + second.events == 1100
+    assert not WebhookEvent.objects.filter(meeting__isnull=False, meeting__id__isnull=True).exists()
+    assert ProcessingAttempt.objects.count() == first.attempts + second.attempts
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_data_writer_process_failure_is_raised_and_indexes_come_back(monkeypatch):
+    from devtools.demo import copy as demo_copy
+
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'webhook_events'")
+            return {row[0] for row in cursor.fetchall()}
+
+    def broken_write(batch):
+        raise ValueError("disk on fire")
+
+    before = indexes()
+    # The writer processes are forked: they inherit the patched function.
+    monkeypatch.setattr(demo_copy, "write_batch", broken_write)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        seed_demo_data(events=300, seed=14, batch_size=100, background_writes=True)
+    assert indexes() == before

@@ -20,10 +20,20 @@ class Command(BaseCommand):
             action="store_true",
             help="write batches on this connection only (no overlap of generating and writing)",
         )
+        parser.add_argument(
+            "--writers",
+            type=int,
+            default=2,
+            help="processes writing batches while the next is generated (PostgreSQL) [2]",
+        )
 
-    def handle(self, *args, events: int, seed: int, batch_size: int, sequential: bool, **options):
+    def handle(
+        self, *args, events: int, seed: int, batch_size: int, sequential: bool, writers: int, **options
+    ):
         if events < 1:
             raise CommandError("--events must be at least 1")
+        if writers < 1:
+            raise CommandError("--writers must be at least 1")
         verbose = options["verbosity"] > 1
         try:
             summary = seed_demo_data(
@@ -31,6 +41,7 @@ class Command(BaseCommand):
                 seed=seed,
                 batch_size=batch_size,
                 background_writes=not sequential,
+                writer_processes=writers,
                 progress=(lambda message: self.stdout.write(message)) if verbose else None,
             )
         except AlreadySeeded as exc:
