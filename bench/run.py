@@ -3,7 +3,7 @@
 Started by bench/run.sh (`make bench`), which prepares PostgreSQL, the `vani_bench` database and
 the environment. Settings (environment variables, defaults in brackets):
 
-  BENCH_PARTS              parts to run [ingest,processing,admin]
+  BENCH_PARTS              parts to run [ingest,processing,replay,admin,scale]
   BENCH_INGEST_SECONDS     measured seconds per ingest round [20]
   BENCH_INGEST_PAIRS       baseline/target round pairs [2]
   BENCH_CONCURRENCY        load-generator connections [8]
@@ -16,7 +16,7 @@ the environment. Settings (environment variables, defaults in brackets):
   BENCH_REPLAY_WORKERS     db_workers running the job; as many baseline processes [1]
   BENCH_REPLAY_BASELINE_SECONDS   the one-by-one baseline stops after this long [60]
   BENCH_ADMIN_EVENTS       seeded events for the admin pages [1000000]
-  BENCH_SCALE_SIZES / BENCH_SCALE_REQUESTS   part "scale" (not in the default parts): sizes the
+  BENCH_SCALE_SIZES / BENCH_SCALE_REQUESTS   part "scale": sizes the
                            data grows through, pages timed at each [100000,1000000,5000000 / 7]
   BENCH_REPORT             report file [BENCHMARKS.md at the repo root]
   BENCH_NOISE_FSYNC_US / BENCH_NOISE_LOAD_PER_CORE / BENCH_NOISE_RERUNS   noise limits beyond
@@ -34,10 +34,11 @@ from pathlib import Path
 import django
 
 
+DEFAULT_PARTS = "ingest,processing,replay,admin,scale"
+
+
 def _parts() -> list[str]:
-    return [
-        p.strip() for p in os.environ.get("BENCH_PARTS", "ingest,processing,admin").split(",") if p.strip()
-    ]
+    return [p.strip() for p in os.environ.get("BENCH_PARTS", DEFAULT_PARTS).split(",") if p.strip()]
 
 
 def _int(name: str, default: int) -> int:
