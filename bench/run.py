@@ -33,7 +33,6 @@ from pathlib import Path
 
 import django
 
-
 DEFAULT_PARTS = "ingest,processing,replay,admin,scale"
 
 
