@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from .models import Notification, NotificationStatus
 
 
-def _due_filter(*, now: datetime) -> Q:
+def due_filter(*, now: datetime) -> Q:
     waiting = Q(status=NotificationStatus.PENDING) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
@@ -21,7 +21,7 @@ def _due_filter(*, now: datetime) -> Q:
 def due_notification_ids(*, now: datetime, limit: int) -> list[int]:
     """Rows that should be sent now, oldest first (never-tried rows before retries)."""
     return list(
-        Notification.objects.filter(_due_filter(now=now))
+        Notification.objects.filter(due_filter(now=now))
         .order_by(F("next_attempt_at").asc(nulls_first=True), "id")
         .values_list("id", flat=True)[:limit]
     )
@@ -29,7 +29,7 @@ def due_notification_ids(*, now: datetime, limit: int) -> list[int]:
 
 def due_notification_ids_for_meeting(*, meeting_id: int, kind: str, now: datetime) -> list[int]:
     return list(
-        Notification.objects.filter(_due_filter(now=now), meeting_id=meeting_id, kind=kind)
+        Notification.objects.filter(due_filter(now=now), meeting_id=meeting_id, kind=kind)
         .order_by("id")
         .values_list("id", flat=True)
     )

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -40,6 +41,18 @@ logger = logging.getLogger("notifications")
 # HIT_SLACK_TIMEOUT are seconds). After it, the sweep treats the worker as dead and sends again.
 SENDING_CLAIM = timedelta(minutes=5)
 _ERROR_LIMIT = 2000
+
+
+class StagedHits(Protocol):
+    """Where a worker applying a batch of events stages its HITs (notifications/batching.py)."""
+
+    def queue(self, *, meeting: Meeting, kind: str, event_id: int | None) -> None: ...
+
+    def withdraw(self, *, meeting_id: int, kind: str, reason: str) -> None: ...
+
+
+# Set by `notifications.batching.hit_batch()` for the batch being applied.
+staged_hits: ContextVar[StagedHits | None] = ContextVar("staged_hits", default=None)
 
 
 def hit_trigger_enabled(*, kind: str, trigger: str = "") -> bool:
@@ -103,8 +116,14 @@ def queue_hit_notifications(
     once or, for a delayed kind (`hit_delay`), once the grace period is over.
     Returns the meeting's rows of this kind (old and new); none when the trigger is switched off,
     or when the caller has no use for them (`return_rows=False`: one query less per HIT).
+    Inside `hit_batch()` (a worker applying a batch of events) the rows are only staged and
+    written with the batch's (notifications/batching.py); nothing is returned.
     """
     if not hit_trigger_enabled(kind=kind, trigger=trigger):
+        return []
+    batch = staged_hits.get()
+    if batch is not None:
+        batch.queue(meeting=meeting, kind=kind, event_id=event_id)
         return []
     now = timezone.now()
     delay = hit_delay(kind=kind)
@@ -148,8 +167,12 @@ def withdraw_hit_notifications(*, meeting_id: int, kind: str, reason: str) -> li
     Rows waiting out their grace period (or a retry) become `withdrawn` with `reason` and are
     never sent. A row being sent right now or already sent cannot be taken back and is left as
     it is. Usually runs inside the caller's transaction (the no-show change); the row lock orders
-    it with a worker's claim.
+    it with a worker's claim. Inside `hit_batch()` the rows the batch's earlier events staged
+    are withdrawn too, when the batch writes them.
     """
+    batch = staged_hits.get()
+    if batch is not None:
+        batch.withdraw(meeting_id=meeting_id, kind=kind, reason=reason)
     withdrawn: list[Notification] = []
     with transaction.atomic():
         rows = Notification.objects.select_for_update().filter(

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from common.logfields import log_fields
 from meetings.services.locks import BatchMeetingLocks, lock_meetings_of_batch
+from notifications.batching import HitBatch, hit_batch
 
 from .models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from .processing import (
@@ -73,8 +74,8 @@ def run_claimed_batch(*, claims: Sequence[Claim]) -> list[WebhookEvent]:
         return []
     started = time.monotonic()
     try:
-        with transaction.atomic():
-            runs = _apply_batch(claims=claims)
+        with transaction.atomic(), hit_batch() as hits:
+            runs = _apply_batch(claims=claims, hits=hits)
     except Exception:
         logger.exception("webhook batch of %s events failed as a whole; running them one by one", len(claims))
         return [run_claimed(claim=claim) for claim in claims]
@@ -113,7 +114,7 @@ def run_claimed_batch(*, claims: Sequence[Claim]) -> list[WebhookEvent]:
     return events
 
 
-def _apply_batch(*, claims: list[Claim]) -> list[_Run]:
+def _apply_batch(*, claims: list[Claim], hits: HitBatch) -> list[_Run]:
     # Still ours: `processing` with this run's attempt number, locked until the batch commits.
     current = dict(
         WebhookEvent.objects.select_for_update()
@@ -142,14 +143,22 @@ def _apply_batch(*, claims: list[Claim]) -> list[_Run]:
             with transaction.atomic():
                 outcome, reason = _apply(event=event, body=bodies[event.pk], locks=locks)
         except Exception as exc:
-            # The savepoint is gone, and with it whatever the event changed in memory.
+            # The savepoint is gone, and with it whatever the event changed in memory, the
+            # status changes and HIT notifications it asked for.
             locks.clear()
+            hits.discard_event()
             run.failed = record_failure(event_id=event.pk, attempt=attempt, exc=exc)
             continue
+        locks.keep_event()
+        hits.keep_event()
         now = timezone.now()
         recorded = recorded_columns(claim=run.claim, outcome=outcome, reason=reason, now=now)
         attempt.outcome, attempt.error, attempt.finished_at = outcome, reason, now
         applied.append((run, recorded))
+    # What every event asked to write, in one statement per table: the status changes and
+    # the HIT outbox rows (then one query for the rows to send).
+    locks.write_status_changes()
+    hits.write(meeting_id_of=locks.current_meeting_id)
     _write_outcomes(applied=applied, locks=locks)
     return runs
 

@@ -129,7 +129,7 @@ def apply_calcom_event(
             if name not in _BOOKKEEPING_COLUMNS
         }
     if plan.new_status and plan.new_status != previous_status:
-        MeetingStatusChange.objects.create(
+        change = MeetingStatusChange(
             meeting=meeting,
             from_status=previous_status,
             to_status=plan.new_status,
@@ -137,6 +137,10 @@ def apply_calcom_event(
             source=origin,
             reason=_change_reason(event=event),
         )
+        if locks is not None:
+            locks.add_status_change(change)  # written with the batch's, in one INSERT
+        else:
+            change.save(force_insert=True)
     if plan.withdraw_hit:
         meeting_no_show_marked.send(
             sender=Meeting,

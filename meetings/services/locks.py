@@ -6,13 +6,17 @@ the first event: no per-event lock query, and two batches never wait on each oth
 `apply_calcom_event(locks=...)` then takes an event's meeting from here when every uid of the
 event already belongs to one locked meeting, and falls back to its own lookup otherwise (a new
 booking, a uid to link, meetings to merge), remembering what that path found.
+
+The batch's `MeetingStatusChange` rows are collected here too and written with one INSERT
+(`write_status_changes`) before the batch commits: an event's rows are kept once its savepoint
+is released (`keep_event`) and dropped with it when it rolls back (`clear`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from meetings.models import Meeting
+from meetings.models import Meeting, MeetingStatusChange
 from meetings.selectors import meetings_for_update, target_ids_for_emails, uid_owners
 
 
@@ -40,6 +44,8 @@ class BatchMeetingLocks:
         # meeting id merged away -> the meeting it was merged into, for rows the caller has
         # not written yet that name the merged one.
         self.merged_into: dict[int, int] = {}
+        self._changes_kept: list[MeetingStatusChange] = []
+        self._changes_staged: list[MeetingStatusChange] = []
 
     def meeting_for(self, *, uids: list[str]) -> Meeting | None:
         """The locked meeting owning every one of these uids, or None."""
@@ -74,8 +80,29 @@ class BatchMeetingLocks:
         self._by_uid = {uid: m for uid, m in self._by_uid.items() if m.pk not in self.merged_into}
 
     def clear(self) -> None:
-        """Forget every instance (after a savepoint rollback left some out of date)."""
+        """Forget every instance (after a savepoint rollback left some out of date), and the
+        status changes of the event rolled back."""
         self._by_uid.clear()
+        self._changes_staged.clear()
+
+    def add_status_change(self, change: MeetingStatusChange) -> None:
+        """A status change of the current event, written by `write_status_changes`."""
+        self._changes_staged.append(change)
+
+    def keep_event(self) -> None:
+        """The current event's savepoint was released: its status changes stand."""
+        self._changes_kept.extend(self._changes_staged)
+        self._changes_staged.clear()
+
+    def write_status_changes(self) -> int:
+        """Insert the kept status changes in one statement (in order); returns how many."""
+        self._changes_staged.clear()
+        changes, self._changes_kept = self._changes_kept, []
+        for change in changes:
+            # A later event of the batch may have merged the meeting into another.
+            change.meeting_id = self.merged_into.get(change.meeting_id, change.meeting_id)
+        MeetingStatusChange.objects.bulk_create(changes)
+        return len(changes)
 
     def current_meeting_id(self, meeting_id: int | None) -> int | None:
         """The meeting `meeting_id` is now, after the merges this transaction made."""
