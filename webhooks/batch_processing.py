@@ -30,6 +30,7 @@ from common.logfields import log_fields
 from meetings.services.locks import BatchMeetingLocks, lock_meetings_of_batch
 from notifications.batching import HitBatch, hit_batch
 
+from .classification import ClassifiedBody
 from .models import AttemptTrigger, ProcessingAttempt, WebhookEvent, WebhookEventStatus
 from .processing import (
     NEVER_PROCESSED,
@@ -73,12 +74,31 @@ def run_claimed_batch(*, claims: Sequence[Claim]) -> list[WebhookEvent]:
     if not claims:
         return []
     started = time.monotonic()
+    bodies = {claim.event.pk: classify_event_body(event=claim.event) for claim in claims}
+    before = [_Snapshot.of(claim) for claim in claims]
     try:
-        with transaction.atomic(), hit_batch() as hits:
-            runs = _apply_batch(claims=claims, hits=hits)
-    except Exception:
-        logger.exception("webhook batch of %s events failed as a whole; running them one by one", len(claims))
-        return [run_claimed(claim=claim) for claim in claims]
+        # All or nothing first: no savepoint per event (two statements each) while every event
+        # succeeds, which is nearly always.
+        runs = _apply_in_one_transaction(claims=claims, bodies=bodies, savepoints=False)
+    except Exception as exc:
+        # An event (or the database) failed and took the whole batch with it: apply it again,
+        # each event in a savepoint, so that the failure is recorded on that event alone.
+        logger.info(
+            "webhook batch of %s events: %s; applying it again, each event in a savepoint",
+            len(claims),
+            type(exc).__name__,
+        )
+        for snapshot in before:
+            snapshot.restore()
+        try:
+            runs = _apply_in_one_transaction(claims=claims, bodies=bodies, savepoints=True)
+        except Exception:
+            logger.exception(
+                "webhook batch of %s events failed as a whole; running them one by one", len(claims)
+            )
+            for snapshot in before:
+                snapshot.restore()
+            return [run_claimed(claim=claim) for claim in claims]
     duration_ms = (time.monotonic() - started) * 1000 / len(claims)
     events: list[WebhookEvent] = []
     for run in runs:
@@ -114,7 +134,42 @@ def run_claimed_batch(*, claims: Sequence[Claim]) -> list[WebhookEvent]:
     return events
 
 
-def _apply_batch(*, claims: list[Claim], hits: HitBatch) -> list[_Run]:
+@dataclass(frozen=True)
+class _Snapshot:
+    """What applying changes on a claim's objects in memory, to undo it after a rollback."""
+
+    claim: Claim
+    event_values: dict[str, object]
+    attempt_values: dict[str, object]
+
+    @classmethod
+    def of(cls, claim: Claim) -> _Snapshot:
+        return cls(
+            claim=claim,
+            event_values={name: getattr(claim.event, name) for name in _EVENT_ATTRIBUTES},
+            attempt_values={name: getattr(claim.attempt, name) for name in _ATTEMPT_ATTRIBUTES},
+        )
+
+    def restore(self) -> None:
+        for name, value in self.event_values.items():
+            setattr(self.claim.event, name, value)
+        self.claim.event._state.fields_cache.pop("meeting", None)
+        for name, value in self.attempt_values.items():
+            setattr(self.claim.attempt, name, value)
+
+
+_EVENT_ATTRIBUTES = (*(name for name in _EVENT_COLUMNS if name != "meeting"), "meeting_id")
+_ATTEMPT_ATTRIBUTES = ("outcome", "error", "finished_at")
+
+
+def _apply_in_one_transaction(*, claims: list[Claim], bodies: dict, savepoints: bool) -> list[_Run]:
+    with transaction.atomic(), hit_batch() as hits:
+        return _apply_batch(claims=claims, bodies=bodies, hits=hits, savepoints=savepoints)
+
+
+def _apply_batch(
+    *, claims: list[Claim], bodies: dict[int, ClassifiedBody], hits: HitBatch, savepoints: bool
+) -> list[_Run]:
     # Still ours: `processing` with this run's attempt number, locked until the batch commits.
     current = dict(
         WebhookEvent.objects.select_for_update()
@@ -122,8 +177,8 @@ def _apply_batch(*, claims: list[Claim], hits: HitBatch) -> list[_Run]:
         .order_by("id")
         .values_list("id", "attempts")
     )
-    bodies = {claim.event.pk: classify_event_body(event=claim.event) for claim in claims}
     locks = lock_meetings_of_batch(
+        all_or_nothing=not savepoints,
         uids=[uid for body in bodies.values() for uid in booking_uids_of(body=body)],
         emails=[
             attendee.email
@@ -139,16 +194,20 @@ def _apply_batch(*, claims: list[Claim], hits: HitBatch) -> list[_Run]:
         if current.get(event.pk) != attempt.number:
             run.taken_over = True
             continue
-        try:
-            with transaction.atomic():
-                outcome, reason = _apply(event=event, body=bodies[event.pk], locks=locks)
-        except Exception as exc:
-            # The savepoint is gone, and with it whatever the event changed in memory, the
-            # status changes and HIT notifications it asked for.
-            locks.clear()
-            hits.discard_event()
-            run.failed = record_failure(event_id=event.pk, attempt=attempt, exc=exc)
-            continue
+        if not savepoints:
+            # An error here rolls back the whole batch (the caller then runs it with savepoints).
+            outcome, reason = _apply(event=event, body=bodies[event.pk], locks=locks)
+        else:
+            try:
+                with transaction.atomic():
+                    outcome, reason = _apply(event=event, body=bodies[event.pk], locks=locks)
+            except Exception as exc:
+                # The savepoint is gone, and with it whatever the event changed in memory, the
+                # status changes and HIT notifications it asked for.
+                locks.clear()
+                hits.discard_event()
+                run.failed = record_failure(event_id=event.pk, attempt=attempt, exc=exc)
+                continue
         locks.keep_event()
         hits.keep_event()
         now = timezone.now()

@@ -7,6 +7,7 @@ apply the transition `status_mapping` plans, booking details included.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -228,9 +229,15 @@ def _find_and_lock(
                     return None
                 try:
                     return _create_meeting(
-                        event=event, facts=facts, uids=uids, attendee_target_id=found.target_id
+                        event=event,
+                        facts=facts,
+                        uids=uids,
+                        attendee_target_id=found.target_id,
+                        savepoint=_own_savepoints(locks),
                     )
                 except IntegrityError:
+                    if not _own_savepoints(locks):
+                        raise  # the transaction is aborted: the caller runs the event again
                     lookup_first = False
                     continue  # another delivery created it first; lock theirs
             locked = meetings_for_update(meeting_ids=found.meeting_ids, emails=emails)
@@ -240,7 +247,7 @@ def _find_and_lock(
         if owners is None:
             continue
         meeting = locked[0] if len(locked) == 1 else _merge_meetings(meetings=locked, locks=locks)
-        if not _link_uids(meeting=meeting, uids=uids, uid_owners=owners):
+        if not _link_uids(meeting=meeting, uids=uids, uid_owners=owners, savepoint=_own_savepoints(locks)):
             continue  # a uid of this event was just given to another meeting: merge them
         return _Locked(meeting=meeting, created=False, attendee_target_id=meeting.attendee_target_id)
     raise RuntimeError(f"could not lock or create the meeting for booking {uids or booking_ids}")
@@ -272,11 +279,13 @@ def _create_meeting(
     facts: status_mapping.EventFacts,
     uids: list[str],
     attendee_target_id: int | None,
+    savepoint: bool = True,
 ) -> _Locked:
     """Insert the meeting with the event applied, and its uids, in one savepoint.
 
     Raises IntegrityError when another delivery inserted a meeting with one of these uids first
     (the unique uids decide the race); the savepoint keeps the caller's transaction usable.
+    Without `savepoint` (a batch applied all or nothing) the error aborts the transaction.
     """
     meeting = Meeting(cal_event_id=event.uid)
     plan = _plan(meeting=meeting, facts=facts, event=event, created=True)
@@ -288,10 +297,15 @@ def _create_meeting(
             is_reschedule=facts.reschedules_this_meeting,
             attendee_target_id=attendee_target_id,
         )
-    with transaction.atomic():
+    with transaction.atomic() if savepoint else nullcontext():
         meeting.save(force_insert=True)
         BookingUid.objects.bulk_create([BookingUid(uid=uid, meeting=meeting) for uid in uids])
     return _Locked(meeting=meeting, created=True, plan=plan)
+
+
+def _own_savepoints(locks: BatchMeetingLocks | None) -> bool:
+    """Whether apply guards its inserts with savepoints (not in an all-or-nothing batch)."""
+    return locks is None or not locks.all_or_nothing
 
 
 def _merge_meetings(*, meetings: list[Meeting], locks: BatchMeetingLocks | None = None) -> Meeting:
@@ -320,7 +334,9 @@ def _merge_meetings(*, meetings: list[Meeting], locks: BatchMeetingLocks | None 
     return survivor
 
 
-def _link_uids(*, meeting: Meeting, uids: list[str], uid_owners: dict[str, int]) -> bool:
+def _link_uids(
+    *, meeting: Meeting, uids: list[str], uid_owners: dict[str, int], savepoint: bool = True
+) -> bool:
     """Make every uid of the event an alias of `meeting`. False if one was given to another
     meeting meanwhile (created concurrently for the same chain); the caller then looks again
     and merges.
@@ -330,6 +346,9 @@ def _link_uids(*, meeting: Meeting, uids: list[str], uid_owners: dict[str, int])
     """
     missing = [uid for uid in uids if uid not in uid_owners]
     if not missing:
+        return True
+    if not savepoint:
+        BookingUid.objects.bulk_create([BookingUid(uid=uid, meeting=meeting) for uid in missing])
         return True
     try:
         with transaction.atomic():

@@ -34,7 +34,13 @@ class BatchMeetingLocks:
         meetings: Iterable[Meeting] = (),
         owners: dict[str, int] | None = None,
         targets: dict[str, int] | None = None,
+        all_or_nothing: bool = False,
     ):
+        # Applied without a savepoint per event: any error aborts the whole transaction (the
+        # caller applies the batch again, each event in a savepoint). An error apply would
+        # otherwise catch in a savepoint of its own (a lost race to insert a booking's uids)
+        # is raised instead, and apply takes no savepoints of its own.
+        self.all_or_nothing = all_or_nothing
         # The batch's attendee e-mails that name a target (lowercased e-mail -> target id).
         self._targets = targets or {}
         by_id = {meeting.pk: meeting for meeting in meetings}
@@ -111,7 +117,9 @@ class BatchMeetingLocks:
         return self.merged_into.get(meeting_id, meeting_id)
 
 
-def lock_meetings_of_batch(*, uids: Iterable[str], emails: Iterable[str] = ()) -> BatchMeetingLocks:
+def lock_meetings_of_batch(
+    *, uids: Iterable[str], emails: Iterable[str] = (), all_or_nothing: bool = False
+) -> BatchMeetingLocks:
     """Lock the meetings owning these uids in one query (id order) and map their uids; find the
     targets among the batch's attendee e-mails in another.
 
@@ -121,7 +129,10 @@ def lock_meetings_of_batch(*, uids: Iterable[str], emails: Iterable[str] = ()) -
     uids = list(dict.fromkeys(uid for uid in uids if uid))
     meetings = meetings_for_update(uids=uids) if uids else []
     if not meetings:
-        return BatchMeetingLocks()
+        return BatchMeetingLocks(all_or_nothing=all_or_nothing)
     return BatchMeetingLocks(
-        meetings=meetings, owners=uid_owners(uids=uids), targets=target_ids_for_emails(emails=emails)
+        meetings=meetings,
+        owners=uid_owners(uids=uids),
+        targets=target_ids_for_emails(emails=emails),
+        all_or_nothing=all_or_nothing,
     )

@@ -3,6 +3,8 @@ is written once per batch, and only for the events whose savepoints stand."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -163,3 +165,77 @@ def test_a_batch_writes_its_notifications_and_status_changes_in_statements_that_
     assert len(changes) == 1
     # Per event what is left: its savepoint, and the meeting UPDATE when something changed.
     assert len(statements) <= 12 + 3 * len(events)
+
+
+def test_a_clean_batch_takes_no_savepoint_and_a_failing_one_is_applied_again_with_savepoints(monkeypatch):
+    created(["a0"])
+    clean = [store(booking("BOOKING_CANCELLED", uid="a0", minutes=10), status="failed")]
+    clean.append(store(booking("BOOKING_CREATED", uid="a1", minutes=11), status="failed"))
+
+    claims = claim(clean)
+    with CaptureQueriesContext(connection) as queries:
+        after = run_claimed_batch(claims=claims)
+
+    assert {e.status for e in after} == {WebhookEventStatus.PROCESSED}
+    # The batch's transaction (a savepoint only inside the test's transaction), none per event.
+    savepoints = [q["sql"] for q in queries if q["sql"].upper().startswith("SAVEPOINT")]
+    assert len(savepoints) <= 1
+
+    # A new booking, then a bad event: the first pass (its meeting inserted, then rolled back
+    # with the batch) leaves nothing behind in memory; the second records the failure alone.
+    events = [
+        store(booking("BOOKING_CREATED", uid=f"b{i}", minutes=20 + i), status="failed") for i in range(3)
+    ]
+    real_apply = __import__("meetings.services.apply", fromlist=["x"]).apply_calcom_event
+    passes = []
+
+    def apply_or_fail(*, event, **kwargs):
+        result = real_apply(event=event, **kwargs)
+        passes.append(event.uid)
+        if event.uid == "b1":
+            raise RuntimeError("b1 is bad")
+        return result
+
+    monkeypatch.setattr("webhooks.processing.apply_calcom_event", apply_or_fail)
+
+    after = run_claimed_batch(claims=claim(events))
+
+    assert passes == ["b0", "b1", "b0", "b1", "b2"]
+    assert [e.status for e in after] == ["processed", "failed", "processed"]
+    meetings = {m.cal_event_id: m.pk for m in Meeting.objects.filter(cal_event_id__startswith="b")}
+    assert set(meetings) == {"b0", "b2"}
+    assert (after[0].meeting_id, after[2].meeting_id) == (meetings["b0"], meetings["b2"])
+    assert after[1].meeting_id is None
+    assert Notification.objects.count() == 0
+
+
+def test_a_lost_race_to_insert_a_booking_is_settled_by_the_second_pass(monkeypatch):
+    """Another worker inserted the booking between the lookup and the insert: without
+    savepoints the unique uid aborts the first pass; the second finds and updates theirs."""
+    created(["r0"])
+    from meetings.services import apply as meeting_services
+    from meetings.services.locks import BatchMeetingLocks
+
+    real_lookup = meeting_services.lookup_booking
+    lookups = []
+
+    def lookup_missing_once(**kwargs):
+        found = real_lookup(**kwargs)
+        lookups.append(found.meeting_ids)
+        if len(lookups) == 1:
+            return dataclasses.replace(found, meeting_ids=[], uid_owners={})
+        return found
+
+    monkeypatch.setattr(meeting_services, "lookup_booking", lookup_missing_once)
+    monkeypatch.setattr(
+        "webhooks.batch_processing.lock_meetings_of_batch",
+        lambda *, uids, emails, all_or_nothing: BatchMeetingLocks(all_or_nothing=all_or_nothing),
+    )
+    event = store(booking("BOOKING_CREATED", uid="r0", minutes=5, title="Renamed"), status="failed")
+
+    [after] = run_claimed_batch(claims=claim([event]))
+
+    assert after.status == WebhookEventStatus.PROCESSED
+    assert len(lookups) >= 2  # the first pass lost the race
+    assert Meeting.objects.filter(cal_event_id="r0").count() == 1
+    assert after.meeting_id == Meeting.objects.get(cal_event_id="r0").pk
