@@ -239,3 +239,24 @@ def test_a_lost_race_to_insert_a_booking_is_settled_by_the_second_pass(monkeypat
     assert len(lookups) >= 2  # the first pass lost the race
     assert Meeting.objects.filter(cal_event_id="r0").count() == 1
     assert after.meeting_id == Meeting.objects.get(cal_event_id="r0").pk
+
+
+def test_a_batch_mails_the_targets_owner_as_one_by_one(settings):
+    from django.contrib.auth.models import User
+
+    from meetings.models import Target
+
+    settings.HIT_CHANNELS = ["email", "log"]
+    settings.HIT_NOTIFY_EMAILS = ["Sales@Vani.example.com"]
+    owner = User.objects.create_user("alex", email="alex@vani.example.com", password="x")
+    Target.objects.create(name="Priya Shah", email=GUEST, owner=owner)
+    created(["o0"])
+    [paid] = [store(booking("BOOKING_PAID", uid="o0", minutes=10), status="failed")]
+
+    run_claimed_batch(claims=claim([paid]))
+
+    assert sorted(Notification.objects.values_list("channel", "recipient")) == [
+        ("email", "alex@vani.example.com"),
+        ("email", "sales@vani.example.com"),
+        ("log", "log"),
+    ]
