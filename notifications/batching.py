@@ -1,11 +1,11 @@
 """HIT notifications of a batch of webhook events, written with one INSERT per batch.
 
-A worker applies a batch of Cal.com events in one transaction, each event in a savepoint
-(webhooks/batch_processing.py). Inside `hit_batch()`, `queue_hit_notifications` and
-`withdraw_hit_notifications` do not write the outbox rows of each event: they stage what the
-event asks for. The batch keeps an event's intents once its savepoint is released
-(`keep_event`) and drops them when it rolls back (`discard_event`), so a rolled-back event
-never leaves a notification behind. `write` then inserts every kept row with one
+A worker applies a batch of Cal.com events in one transaction (webhooks/batch_processing.py):
+all or nothing, or, once an event has failed, each event in a savepoint. Inside `hit_batch()`,
+`queue_hit_notifications` and `withdraw_hit_notifications` do not write the outbox rows of each
+event: they stage what the event asks for. The batch keeps an event's intents once it succeeded
+(`keep_event`) and drops them when its savepoint rolls back (`discard_event`), so a rolled-back
+event never leaves a notification behind. `write` then inserts every kept row with one
 `INSERT … ON CONFLICT DO NOTHING` (the unique outbox key still makes duplicates, replays and
 concurrent runs no-ops), finds the rows to send with one query, and hands them over with one
 task per due time, all before the batch commits.

@@ -1,18 +1,23 @@
-"""Applying a claimed batch of events in one transaction, each event in a savepoint.
+"""Applying a claimed batch of events in one transaction, one bad event rolling back alone.
 
 The drain (draining.py) and staff reprocess jobs (reprocessing.py) claim events in batches; this
 applies such a batch the way `run_claimed` applies one event, with what a run costs per event
 shared by the batch: one commit, one lock query for all the batch's meetings (taken in id order,
-so two batches never wait on each other in a cycle), one UPDATE for the events' outcomes and one
-for their attempts.
+so two batches never wait on each other in a cycle), one INSERT for the status changes and one
+for the HIT outbox rows (then one query for the rows to send), one UPDATE for the events'
+outcomes and one for their attempts.
 
 Events are applied in id order, so a booking's deliveries take effect in the order they arrived.
-Each runs in a savepoint: one that raises rolls back alone, and its failure is recorded in the
-batch's transaction exactly as `record_failure` records a single run's (backoff, traceback on
-the event and the attempt, the retry enqueued once the batch commits). The batch's event rows
-are locked first, so the recovery sweep cannot hand one to another run meanwhile; an event it
-already handed on (no longer `processing` with this attempt) is left alone. Should the batch's
-transaction itself fail (the database, not an event), each claim is run on its own instead.
+The batch is applied all or nothing first, without a savepoint per event (nearly every batch
+succeeds whole). If anything raises, that pass rolls back, the claims' objects are restored in
+memory, and the batch is applied again with each event in a savepoint: one that raises rolls
+back alone (with the status changes and notifications it asked for), and its failure is
+recorded in the batch's transaction exactly as `record_failure` records a single run's
+(backoff, traceback on the event and the attempt, the retry enqueued once the batch commits).
+The batch's event rows are locked first, so the recovery sweep cannot hand one to another run
+meanwhile; an event it already handed on (no longer `processing` with this attempt) is left
+alone. Should the batch's transaction itself fail (the database, not an event), each claim is
+run on its own instead.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 A delivery commits one row (status `received`) and no task of its own. Workers (`db_worker`) run
 `drain_webhook_events` tasks, each of which claims a batch of received events with
-`SELECT … FOR UPDATE SKIP LOCKED` and applies the batch in one transaction, each event in a
-savepoint of its own (batch_processing.py). A task per
+`SELECT … FOR UPDATE SKIP LOCKED` and applies the batch in one transaction, one bad event
+rolling back alone (batch_processing.py). A task per
 event cost as much as the event itself, twice: its insert in the web request and its
 claim/run/complete cycle in the worker (BENCHMARKS.md, "What limits each figure").
 

@@ -153,7 +153,8 @@ def reprocess_batch(
     *, event_ids: Iterable[int], user=None, force: bool = False, via: AttemptTrigger = AttemptTrigger.ADMIN
 ) -> BulkReprocessSummary:
     """Replay events as one batch: one claim transaction, then one transaction applying them in
-    id order, each in a savepoint (batch_processing.py). Counts as `reprocess_events` does.
+    id order (batch_processing.py: all or nothing, again a savepoint per event if one fails).
+    Counts as `reprocess_events` does.
 
     The batch's HIT notifications go out as one task once it is done.
     """
