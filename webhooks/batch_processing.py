@@ -79,7 +79,7 @@ def run_claimed_batch(*, claims: Sequence[Claim]) -> list[WebhookEvent]:
     if not claims:
         return []
     started = time.monotonic()
-    bodies = {claim.event.pk: classify_event_body(event=claim.event) for claim in claims}
+    bodies: dict[int, ClassifiedBody] = {}  # classified once, by the first pass
     before = [_Snapshot.of(claim) for claim in claims]
     try:
         # All or nothing first: no savepoint per event (two statements each) while every event
@@ -167,7 +167,11 @@ _EVENT_ATTRIBUTES = (*(name for name in _EVENT_COLUMNS if name != "meeting"), "m
 _ATTEMPT_ATTRIBUTES = ("outcome", "error", "finished_at")
 
 
-def _apply_in_one_transaction(*, claims: list[Claim], bodies: dict, savepoints: bool) -> list[_Run]:
+def _apply_in_one_transaction(
+    *, claims: list[Claim], bodies: dict[int, ClassifiedBody], savepoints: bool
+) -> list[_Run]:
+    if len(bodies) != len(claims):
+        bodies.update((claim.event.pk, classify_event_body(event=claim.event)) for claim in claims)
     with transaction.atomic(), hit_batch() as hits:
         return _apply_batch(claims=claims, bodies=bodies, hits=hits, savepoints=savepoints)
 
