@@ -160,7 +160,9 @@ class NullableKeysetCursorPagination(_NullableLinksIn31Mixin, CursorPagination):
             raise NotFound(self.invalid_cursor_message)
         try:
             row_id = int(id_text)
-            moment = self._model._meta.get_field(self.moment_field).to_python(moment_text) if moment_text else None
+            moment = (
+                self._model._meta.get_field(self.moment_field).to_python(moment_text) if moment_text else None
+            )
         except (DjangoValidationError, ValueError, OverflowError):
             raise NotFound(self.invalid_cursor_message) from None
         if not 0 < row_id < 2**63 or (moment is not None and not storable_moment(moment)):
