@@ -308,7 +308,7 @@ def scale_method() -> list[str]:
         "5,000,000 events), each topped up by `manage.py seed_demo_data` with a new seed (timed). At each "
         "size: the console pages (list, status=failed, uid search, e-mail search, detail, dashboard) and the "
         "REST list endpoints (first page), median of `BENCH_SCALE_REQUESTS` requests after a warm-up (the "
-        "dashboard after its recount task ran, as a worker would; \"uncached\": cache cleared and stored "
+        'dashboard after its recount task ran, as a worker would; "uncached": cache cleared and stored '
         "counts an hour old, so the request asks for a recount; the task itself is timed apart); then "
         f"`prune_webhook_events` removes the events older than {SCALE_PRUNE_DAYS} of the 30 days "
         "(about a fifth) and its longest batch is the longest lock it holds. The next step tops the data "

@@ -414,10 +414,18 @@ def event_health(*, cap: int | None = None) -> EventHealth:
             .order_by("id")
             .first()
         )
+    # Unprocessed = received + processing + failed, from the per-status counts: counting the
+    # three statuses again at once would read the failed ones twice.
+    counts = [
+        bounded_count(queryset=events.filter(status=status), cap=cap) for status in UNPROCESSED_STATUSES
+    ]
+    waiting = sum(c.value for c in counts)
     return EventHealth(
-        failed=bounded_count(queryset=events.filter(status=WebhookEventStatus.FAILED), cap=cap),
+        failed=counts[UNPROCESSED_STATUSES.index(WebhookEventStatus.FAILED)],
         dead=bounded_count(queryset=events.filter(status=WebhookEventStatus.DEAD), cap=cap),
-        unprocessed=bounded_count(queryset=events.filter(status__in=UNPROCESSED_STATUSES), cap=cap),
+        unprocessed=BoundedCount(
+            value=min(waiting, cap), capped=any(c.capped for c in counts) or waiting > cap
+        ),
         oldest_unprocessed=oldest,
     )
 
