@@ -22,6 +22,7 @@ from django_tasks import task
 from notifications.services import collect_sending
 
 from .batch_processing import claim_events, run_claimed_batch
+from .daily_counts import forget_daily_event_counts
 from .models import (
     AttemptTrigger,
     ReprocessJob,
@@ -293,6 +294,7 @@ def run_reprocess_job(*, job_id: int) -> ReprocessJob:
             )
     except Exception as exc:
         logger.exception("reprocess job_id=%s failed", job_id)
+        forget_daily_event_counts()  # statuses of events of any day may have changed
         ReprocessJob.objects.filter(pk=job_id).update(
             status=ReprocessJobStatus.FAILED,
             error=f"{type(exc).__name__}: {exc}"[:2000],
@@ -300,6 +302,7 @@ def run_reprocess_job(*, job_id: int) -> ReprocessJob:
         )
         return ReprocessJob.objects.get(pk=job_id)
 
+    forget_daily_event_counts()  # the dashboard recounts: statuses of any day may have changed
     ReprocessJob.objects.filter(pk=job_id, status=ReprocessJobStatus.RUNNING).update(
         status=ReprocessJobStatus.FINISHED, finished_at=timezone.now()
     )

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from common.logfields import log_fields
 
+from .daily_counts import forget_daily_event_counts
 from .models import WebhookEvent, WebhookEventStatus
 
 logger = logging.getLogger("webhooks")
@@ -151,6 +153,10 @@ def prune_webhook_events(
             .filter(Exists(WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))))
             .count()
         )
+    if report.total and not dry_run:
+        # The dashboard's stored counts of the days pruned into are wrong now: recount them.
+        newest_pruned = timezone.localtime(now - timedelta(days=min(days for _, days in plan)))
+        forget_daily_event_counts(through=newest_pruned.date())
     log_fields(
         logger=logger,
         level=logging.INFO,

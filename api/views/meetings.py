@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.filters import MeetingFilter
-from api.pagination import CappedPageNumberPagination
+from api.pagination import CappedPageNumberPagination, MeetingCursorPagination
 from api.permissions import CanScheduleMeetings
 from api.responses import error_responses
 from api.serializers import (
@@ -40,11 +40,12 @@ CalComFailureSerializer = inline_serializer(
 
 
 class MeetingListApi(generics.ListAPIView):
-    """Meetings, newest start first. Filter by status, any booking uid of the chain
-    (`cal_event_id`), target id, and start-time range."""
+    """Meetings, newest start first (those with no start time yet first). Filter by status,
+    any booking uid of the chain (`cal_event_id`), target id, and start-time range. Cursor
+    pages (`next`/`previous`), no count: the same cost at any number of meetings."""
 
     serializer_class = MeetingSerializer
-    pagination_class = CappedPageNumberPagination
+    pagination_class = MeetingCursorPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = MeetingFilter
 

@@ -209,22 +209,26 @@ def meetings(deliver_now):
     return by_uid
 
 
-def test_meeting_list_is_newest_start_first_and_paginated_with_a_cap(staff_client, meetings):
-    response = staff_client.get("/api/meetings/")
+def test_meeting_list_is_newest_start_first_and_paged_by_cursor_with_a_cap(staff_client, meetings):
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.get("/api/meetings/")
     assert response.status_code == 200
     body = response.json()
-    assert body["count"] == 3
+    assert set(body) == {"next", "previous", "results"}  # no count
+    assert not any("COUNT(" in q["sql"].upper() for q in queries)
     assert ids(response) == [meetings["T1"].pk, meetings["R2"].pk, meetings["C1"].pk]
     assert body["results"][0]["target"]["email"] == "jane@prospect.example"
 
     first = staff_client.get("/api/meetings/", {"page_size": 2})
     assert len(first.json()["results"]) == 2 and first.json()["next"]
     second = staff_client.get(first.json()["next"])
-    assert ids(second) == [meetings["C1"].pk]
+    assert ids(second) == [meetings["C1"].pk] and second.json()["next"] is None
+    back = staff_client.get(second.json()["previous"])
+    assert ids(back) == [meetings["T1"].pk, meetings["R2"].pk] and back.json()["previous"] is None
 
-    from api.pagination import CappedPageNumberPagination
+    from api.pagination import MeetingCursorPagination
 
-    assert CappedPageNumberPagination.max_page_size == 200
+    assert MeetingCursorPagination.max_page_size == 200
     huge = staff_client.get("/api/meetings/", {"page_size": 100_000})
     assert huge.status_code == 200 and len(huge.json()["results"]) == 3
 

@@ -72,6 +72,21 @@ def test_every_served_route_and_method_is_in_the_schema(schema):
     assert set(schema["paths"]) == set(served)  # and nothing in it that we do not serve
 
 
+def test_large_lists_page_by_cursor_without_counts_and_small_ones_by_number(schema):
+    def described(path: str) -> tuple[set[str], set[str]]:
+        operation = schema["paths"][path]["get"]
+        page = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        page = schema["components"]["schemas"][page["$ref"].rsplit("/", 1)[-1]]
+        return {p["name"] for p in operation.get("parameters", [])}, set(page["properties"])
+
+    for path in ("/api/meetings/", "/api/webhook-events/"):  # millions of rows
+        parameters, answer = described(path)
+        assert {"cursor", "page_size"} <= parameters and "page" not in parameters, path
+        assert answer == {"next", "previous", "results"}, path
+    parameters, answer = described("/api/targets/")  # a few thousand prospects
+    assert {"page", "page_size"} <= parameters and "count" in answer
+
+
 # --- Live answers against the schema ------------------------------------------------------------
 
 
@@ -135,6 +150,7 @@ def test_meeting_and_target_answers_match_the_schema(check, admin_client, stored
     meeting = stored["meeting"]
     listed = check(admin_client.get("/api/meetings/", {"page_size": 1}))
     assert listed.json()["results"][0]["target"]["email"] == "jane@prospect.example"
+    assert set(listed.json()) == {"next", "previous", "results"}  # cursor pages, no count
     check(
         admin_client.get(
             "/api/meetings/",
@@ -144,7 +160,7 @@ def test_meeting_and_target_answers_match_the_schema(check, admin_client, stored
                 "target": meeting.target_id,
                 "start_after": at(0).isoformat(),
                 "start_before": at(999).isoformat(),
-                "page": 1,
+                "page_size": 1,
             },
         )
     )
