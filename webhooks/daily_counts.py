@@ -22,10 +22,12 @@ import logging
 import time
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 from django_tasks import task
+
+from common.logfields import log_fields
+from common.tasks import tasks_run_inline
 
 from .models import DailyEventCount
 from .selectors import DayCounts, counted_days, stored_daily_event_counts
@@ -87,12 +89,14 @@ def recount_daily_event_counts(*, first_day: date, last_day: date) -> int:
         unique_fields=["time_zone", "day"],
         update_fields=["counts", "counted_at"],
     )
-    logger.info(
-        "daily event counts recounted first_day=%s last_day=%s events=%s ms=%.0f",
-        first_day,
-        last_day,
-        sum(day.total for day in days),
-        (time.monotonic() - started) * 1000,
+    log_fields(
+        logger=logger,
+        level=logging.INFO,
+        what="daily event counts recounted",
+        first_day=first_day.isoformat(),
+        last_day=last_day.isoformat(),
+        events=sum(day.total for day in days),
+        duration_ms=(time.monotonic() - started) * 1000,
     )
     return len(days)
 
@@ -104,16 +108,12 @@ def recount_daily_event_counts_task(first_day: str, last_day: str) -> int:
     )
 
 
-def _runs_inline() -> bool:
-    return settings.TASKS_BACKEND.endswith("ImmediateBackend")
-
-
 def request_recount(*, days: list[date], now: datetime | None = None) -> None:
     """Have `days` recounted: inline with the ImmediateBackend, else one task per range of
     consecutive days, at most once per range per lock period (the cache's `add`)."""
     today = timezone.localtime(now or timezone.now()).date()
     for first, last in _ranges(days):
-        if not _runs_inline():
+        if not tasks_run_inline():
             hold = TODAY_MAX_AGE if last >= today else FINISHED_MAX_AGE
             if not cache.add(_RECOUNT_LOCK.format(first=first, last=last), 1, timeout=hold.total_seconds()):
                 continue  # asked for already; the worker will store it
@@ -132,7 +132,7 @@ def chart_days(*, days: int = 14, now: datetime | None = None) -> list[DayCounts
     stale = stale_days(days=stored, now=now)
     if stale:
         request_recount(days=stale, now=now)
-        if _runs_inline():
+        if tasks_run_inline():
             stored = stored_daily_event_counts(days=days, now=now)
     return stored
 

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.logfields import log_fields
+from common.tasks import tasks_run_inline
 
 from .classification import BodyKind, classify_body
 from .draining import insert_and_request_drain, queue_is_in_this_database
@@ -200,7 +201,7 @@ def record_delivery(
         with transaction.atomic():
             event, original = _store_duplicate(fields=fields)
 
-    if original is None and event.status == WebhookEventStatus.RECEIVED and _runs_inline():
+    if original is None and event.status == WebhookEventStatus.RECEIVED and tasks_run_inline():
         # The embedded default has already processed it; answer with the real outcome.
         event.refresh_from_db(fields=["status"])
     log_fields(
@@ -220,10 +221,6 @@ def record_delivery(
     if original is not None:
         body["duplicate_of"] = original.pk
     return DeliveryResult(event=event, http_status=200, body=body)
-
-
-def _runs_inline() -> bool:
-    return settings.TASKS_BACKEND.endswith("ImmediateBackend")
 
 
 def _store_new_event(*, fields: dict) -> WebhookEvent:

@@ -309,13 +309,6 @@ class DayCounts:
         return sum(self.by_status.values())
 
 
-def daily_event_counts(*, days: int = 14, now: datetime | None = None) -> list[DayCounts]:
-    """Events received per day and status over the last `days` days (today included), oldest
-    first, counted live: reads every event of those days (see `stored_daily_event_counts`)."""
-    today = timezone.localtime(now or timezone.now()).date()
-    return counted_days(first_day=today - timedelta(days=days - 1), last_day=today)
-
-
 def counted_days(*, first_day: date, last_day: date) -> list[DayCounts]:
     """Events received per day (of the current time zone) and status, `first_day` to `last_day`
     included, counted live: one GROUP BY over the (received_at, status) index."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ERROR_FLAG
@@ -27,6 +26,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from common.tasks import tasks_run_inline
 from console.admin.base import BoundedChangeList, ReadOnlyModelAdmin
 from console.dashboard import dashboard_view
 from console.filters import (
@@ -330,7 +330,7 @@ class WebhookEventAdmin(ReadOnlyModelAdmin):
             as_of = timezone.now()
             selection = selection_of_ids(event_ids=selected_ids)
 
-        inline = settings.TASKS_BACKEND.endswith("ImmediateBackend")
+        inline = tasks_run_inline()
         if request.POST.get("confirm") != "yes":
             by_status = selectors.count_by_status(queryset=selection.runnable_events(force=force))
             return TemplateResponse(
