@@ -32,7 +32,7 @@ from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import connection
-from django.utils.timezone import now as timezone_now
+from django.utils import timezone
 
 from webhooks.models import WebhookEvent, WebhookEventStatus
 
@@ -132,8 +132,6 @@ def time_recount(*, requests: int) -> dict:
     """The dashboard's stored per-day counts are recounted by a task (webhooks/daily_counts.py):
     time that task's work for the 14 days (the worker's cost, every 15 minutes at most) and for
     today alone (every minute at most), and leave the counts fresh for the page."""
-    from django.utils import timezone
-
     from webhooks.daily_counts import recount_daily_event_counts
 
     today = timezone.localdate()
@@ -156,7 +154,7 @@ def time_uncached(*, client, url: str, requests: int) -> dict:
     timings = []
     for _ in range(requests):
         cache.clear()
-        DailyEventCount.objects.update(counted_at=timezone_now() - timedelta(hours=1))
+        DailyEventCount.objects.update(counted_at=timezone.now() - timedelta(hours=1))
         before = time.perf_counter()
         response = client.get(url)
         timings.append((time.perf_counter() - before) * 1000)
