@@ -352,7 +352,7 @@ def paced_run(*, config: ProcessingConfig, prefix: str, rate: float) -> dict:
     processes = _start_workers(count=config.paced_workers, poll_interval=config.poll_interval)
     try:
         time.sleep(2)  # let the workers start up before the first event arrives
-        fed = _feed_in_parallel(events=events, prefix=prefix, parts=1, rate=rate)
+        fed = _feed_in_parallel(events=events, prefix=prefix, parts=config.feeders, rate=rate)
         if not _wait_until_drained(workers=processes, timeout=120):
             raise RuntimeError("paced events not processed within 120 s of the last arrival")
         peak_rss = {str(p.pid): peak_rss_kib(p.pid) for p in processes}

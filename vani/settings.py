@@ -303,9 +303,11 @@ WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 # With django-tasks-db, workers claim received events in batches of WEBHOOK_DRAIN_BATCH_SIZE; a
 # delivery's drain task is due WEBHOOK_DRAIN_DELAY_SECONDS after it, so that the deliveries of
-# that moment share one task (webhooks/draining.py).
+# that moment share one task (webhooks/draining.py). A drain task that found work keeps looking
+# for new deliveries until none has come for WEBHOOK_DRAIN_LINGER_SECONDS (0: one batch and done).
 WEBHOOK_DRAIN_BATCH_SIZE = env.int("WEBHOOK_DRAIN_BATCH_SIZE", default=50)
 WEBHOOK_DRAIN_DELAY_SECONDS = env.float("WEBHOOK_DRAIN_DELAY_SECONDS", default=0.1)
+WEBHOOK_DRAIN_LINGER_SECONDS = env.float("WEBHOOK_DRAIN_LINGER_SECONDS", default=0.5)
 # Recovery sweep (recover_webhook_events): events left `received` or `processing` this long
 # (a killed worker, a lost enqueue) are enqueued again, and so are retries overdue by this much.
 WEBHOOK_STUCK_AFTER_SECONDS = env.int("WEBHOOK_STUCK_AFTER_SECONDS", default=300)

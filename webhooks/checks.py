@@ -60,4 +60,13 @@ def drain_settings_valid(app_configs, **kwargs):
                 id="vani.E004",
             )
         )
+    if not 0 <= settings.WEBHOOK_DRAIN_LINGER_SECONDS <= 10:
+        errors.append(
+            checks.Error(
+                f"WEBHOOK_DRAIN_LINGER_SECONDS is {settings.WEBHOOK_DRAIN_LINGER_SECONDS}; a drain "
+                "task would hold its worker that long after the last delivery.",
+                hint="Leave it unset (0.5) or set a value from 0 (no lingering) to 10 seconds.",
+                id="vani.E006",
+            )
+        )
     return errors

@@ -18,6 +18,10 @@ Who enqueues the drain tasks, so that every committed event is claimed soon:
   started before the commit): right after its commit, it enqueues one due at once;
 - a drain task that found a full batch: a follow-up, so that a backlog is spread over every
   worker and drained batch after batch;
+- none for a worker's next moments: a drain task that found work lingers (`drain_and_linger`),
+  claiming what arrives until nothing has for WEBHOOK_DRAIN_LINGER_SECONDS, so that under
+  steady traffic an event is claimed milliseconds after its commit rather than when its own
+  task falls due; a task that lingered its whole time budget hands over to a follow-up;
 - a drain task that held events back behind an earlier delivery of their booking (see
   `claim_received_batch`): a follow-up once its batch is done and they are claimable;
 - the recovery sweep (`recover_webhook_events`), committed with the events it hands back to
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +45,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from common.logfields import log_fields
+from common.tasks import tasks_run_inline
 from notifications.services import collect_sending
 
 from .batch_processing import run_claimed_batch
@@ -131,13 +137,52 @@ def _enqueue_drain(*, run_after: datetime) -> None:
     drain_webhook_events.using(run_after=run_after).enqueue()
 
 
+# How often a lingering drain looks for new deliveries, and how long one task may go on
+# claiming before it hands over to a follow-up (so that tasks queued behind it get a worker).
+LINGER_POLL_SECONDS = 0.005
+DRAIN_TASK_BUDGET_SECONDS = 2.0
+
+
 @task()
 def drain_webhook_events() -> int:
-    """Claim and process one batch of received deliveries."""
-    return drain_received_events()
+    """Claim and process received deliveries: one batch, then more while they keep arriving."""
+    linger = 0.0 if tasks_run_inline() else settings.WEBHOOK_DRAIN_LINGER_SECONDS
+    return drain_and_linger(linger_seconds=linger)
 
 
-def drain_received_events(*, batch_size: int | None = None) -> int:
+def drain_and_linger(*, linger_seconds: float, budget_seconds: float = DRAIN_TASK_BUDGET_SECONDS) -> int:
+    """Drain a batch; if it found any, keep claiming what arrives until nothing has for
+    `linger_seconds`.
+
+    A delivery's own drain task is due WEBHOOK_DRAIN_DELAY_SECONDS after it (see the module
+    docstring); a worker that has just drained is the one most likely to be needed again, so it
+    looks for new deliveries every LINGER_POLL_SECONDS for a moment before it goes back to
+    polling the task queue. Under steady traffic an event is then claimed a few milliseconds
+    after it commits, not when its task falls due. After `budget_seconds` the task ends; if it
+    was still finding work, a follow-up due at once takes over. An idle linger enqueues nothing,
+    so events held back by a stuck run cannot make tasks spin.
+    """
+    claimed = drain_received_events()
+    if not claimed or linger_seconds <= 0:
+        return claimed
+    started = last_claim = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now - last_claim >= linger_seconds:
+            return claimed
+        if now - started >= budget_seconds:
+            if received_events_waiting():
+                _enqueue_drain_now(why="after a drain task's time budget")
+            return claimed
+        found = received_events_waiting() and drain_received_events(follow_up=False)
+        if found:
+            claimed += found
+            last_claim = time.monotonic()
+        else:
+            time.sleep(LINGER_POLL_SECONDS)
+
+
+def drain_received_events(*, batch_size: int | None = None, follow_up: bool = True) -> int:
     """Claim one batch of received events and process it; returns how many were claimed.
 
     A full batch means more may be waiting: a follow-up task is enqueued before processing,
@@ -145,11 +190,14 @@ def drain_received_events(*, batch_size: int | None = None) -> int:
     earlier event of their booking (see `claim_received_batch`) become claimable once this batch
     is done: if any are left waiting, a follow-up is enqueued then. A drain that claimed
     nothing enqueues nothing, so events blocked by a stuck run cannot make tasks spin; the
-    recovery sweep takes over that run.
+    recovery sweep takes over that run. Without `follow_up` (a lingering drain, which claims
+    the next batch itself) it enqueues nothing.
     """
     batch_size = batch_size or settings.WEBHOOK_DRAIN_BATCH_SIZE
     claims = claim_received_batch(limit=batch_size)
-    followed_up = len(claims) == batch_size and _enqueue_drain_now(why="after a full batch")
+    followed_up = not follow_up or (
+        len(claims) == batch_size and _enqueue_drain_now(why="after a full batch")
+    )
     # The batch's HIT notifications go out as one task once the batch is done.
     with collect_sending():
         run_claimed_batch(claims=claims)

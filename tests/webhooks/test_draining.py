@@ -208,6 +208,100 @@ def test_a_drain_that_held_events_back_queues_a_follow_up_for_them(deliver, data
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_drain_that_found_work_claims_the_deliveries_that_arrive_while_it_lingers(deliver, database_tasks):
+    first = deliver(booking_body()).json()["event_id"]
+    DBTaskResult.objects.all().delete()
+
+    def deliver_later():
+        try:
+            time.sleep(0.3)
+            deliver(booking_body())
+        finally:
+            connection.close()
+
+    later = threading.Thread(target=deliver_later)
+    later.start()
+    started = time.monotonic()
+    try:
+        claimed = draining.drain_and_linger(linger_seconds=2, budget_seconds=10)
+    finally:
+        later.join(timeout=30)
+    waited = time.monotonic() - started
+    assert claimed == 2  # the one waiting, then the one that came 0.3 s later
+    assert 2.3 <= waited < 10  # it lingered 2 s after the last one, then let its worker go
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert WebhookEvent.objects.get(pk=first).status == "processed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lingering_drain_claims_the_next_batches_itself_without_a_task_each(
+    deliver, database_tasks, settings
+):
+    settings.WEBHOOK_DRAIN_BATCH_SIZE = 2
+    for _ in range(7):
+        deliver(booking_body())
+    DBTaskResult.objects.all().delete()
+
+    assert draining.drain_and_linger(linger_seconds=0.2) == 7
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    # Only the first (full) batch asked for help from another worker; the rest it took itself.
+    assert drain_tasks().count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_still_finding_work_when_its_time_is_up_hands_over_to_a_follow_up(
+    deliver, database_tasks, settings
+):
+    settings.WEBHOOK_DRAIN_BATCH_SIZE = 1
+    for _ in range(4):
+        deliver(booking_body())
+    DBTaskResult.objects.all().delete()
+
+    assert draining.drain_and_linger(linger_seconds=5, budget_seconds=0) == 1
+    # The full batch's follow-up, and one more as the budget ended with events waiting.
+    assert drain_tasks().filter(run_after__lte=timezone.now()).count() == 2
+    run_worker_until_idle()
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_linger_ends_without_a_task_for_events_held_back_by_a_stuck_run(deliver, database_tasks):
+    uid = booking_body()["payload"]["uid"]
+    deliver(booking_body(uid=uid))
+    deliver(booking_body("BOOKING_PAID", uid=uid))
+    other = deliver(booking_body()).json()["event_id"]
+    DBTaskResult.objects.all().delete()
+    [stuck] = claim_received_batch(limit=1)  # the CREATED, claimed by a run that never ends
+
+    started = time.monotonic()
+    assert draining.drain_and_linger(linger_seconds=0.3) == 1  # the other booking's event
+    assert time.monotonic() - started < 5
+    assert WebhookEvent.objects.get(pk=other).status == "processed"
+    assert WebhookEvent.objects.filter(status="received").count() == 1  # the PAID, behind it
+    # Only the first batch's follow-up for what it held back (as without lingering), which
+    # finds nothing and ends; the idle linger adds none, so nothing spins on the stuck run.
+    assert drain_tasks().count() == 1
+    assert stuck.event.status == "processing"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_that_found_nothing_does_not_linger(database_tasks):
+    started = time.monotonic()
+    assert draining.drain_and_linger(linger_seconds=5) == 0
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_task_run_inline_does_not_linger(deliver, database_tasks, settings):
+    deliver(booking_body())
+    settings.WEBHOOK_DRAIN_LINGER_SECONDS = 5
+    settings.TASKS_BACKEND = "django_tasks.backends.immediate.ImmediateBackend"  # runs in its caller
+    started = time.monotonic()
+    assert draining.drain_webhook_events.call() == 1
+    assert time.monotonic() - started < 2  # the caller (a request) does not wait for more deliveries
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(deliver, database_tasks, monkeypatch):
     from meetings.services import apply as meeting_services
 
@@ -307,16 +401,24 @@ def test_concurrent_claims_skip_each_others_events_instead_of_waiting(deliver, d
 
 
 @pytest.mark.parametrize(
-    ("batch_size", "delay", "expected"),
-    [(50, 0.1, set()), (0, 0.1, {"vani.E003"}), (50, -1, {"vani.E004"}), (50, 600, {"vani.E004"})],
+    ("batch_size", "delay", "linger", "expected"),
+    [
+        (50, 0.1, 0.5, set()),
+        (0, 0.1, 0.5, {"vani.E003"}),
+        (50, -1, 0.5, {"vani.E004"}),
+        (50, 600, 0.5, {"vani.E004"}),
+        (50, 0.1, -0.1, {"vani.E006"}),
+        (50, 0.1, 60, {"vani.E006"}),
+    ],
 )
-def test_drain_settings_are_checked_at_startup(settings, batch_size, delay, expected):
+def test_drain_settings_are_checked_at_startup(settings, batch_size, delay, linger, expected):
     from django.core import checks
 
     settings.WEBHOOK_DRAIN_BATCH_SIZE = batch_size
     settings.WEBHOOK_DRAIN_DELAY_SECONDS = delay
+    settings.WEBHOOK_DRAIN_LINGER_SECONDS = linger
     ids = {message.id for message in checks.run_checks() if message.is_serious()}
-    assert ids & {"vani.E003", "vani.E004"} == expected
+    assert ids & {"vani.E003", "vani.E004", "vani.E006"} == expected
 
 
 @pytest.mark.postgres
