@@ -10,8 +10,8 @@ the environment. Settings (environment variables, defaults in brackets):
   BENCH_GUNICORN_WORKER_CLASS / BENCH_GUNICORN_THREADS   [gthread / 4]
   BENCH_PROCESSING_EVENTS  events queued before each drain [10000]
   BENCH_DRAIN_SECONDS      a drain stops after this long, events left or not [120]
-  BENCH_PACED_EVENTS / BENCH_PACED_RATE   paced latency run: at most this many events, offered
-                           for ~10 s at this rate per s [1500 / 0 = half the 2-worker drain rate]
+  BENCH_PACED_EVENTS / BENCH_PACED_RATE   paced latency run: at most this many events, for at most 15 s
+                           at this rate per s [3000 / 200; rate 0 = half the 2-worker drain rate]
   BENCH_REPLAY_EVENTS      events of the replay part (a force reprocess job) [100000]
   BENCH_REPLAY_WORKERS     db_workers running the job; as many baseline processes [1]
   BENCH_REPLAY_BASELINE_SECONDS   the one-by-one baseline stops after this long [60]
@@ -98,8 +98,8 @@ def main() -> int:
         processing_config = ProcessingConfig(
             events=_int("BENCH_PROCESSING_EVENTS", 10_000),
             max_drain_seconds=_float("BENCH_DRAIN_SECONDS", 120.0),
-            paced_events=_int("BENCH_PACED_EVENTS", 1_500),
-            paced_rate=_float("BENCH_PACED_RATE", 0.0),
+            paced_events=_int("BENCH_PACED_EVENTS", ProcessingConfig.paced_events),
+            paced_rate=_float("BENCH_PACED_RATE", ProcessingConfig.paced_rate),
         )
         results["processing"] = run_guarded(
             name="processing", run=lambda: run_processing(config=processing_config), limits=limits

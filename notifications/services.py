@@ -201,7 +201,13 @@ _collected_ids: ContextVar[list[int] | None] = ContextVar("collected_notificatio
 
 @contextmanager
 def collect_sending() -> Iterator[None]:
-    """Send what the enclosed code queues with one task, once it is done (never raises)."""
+    """Send what the enclosed code queues with one task, once it is done (never raises).
+
+    Nested inside another `collect_sending`, it adds to the outer one's task.
+    """
+    if _collected_ids.get() is not None:
+        yield
+        return
     collected: list[int] = []
     token = _collected_ids.set(collected)
     try:

@@ -162,6 +162,12 @@ def drain_and_linger(*, linger_seconds: float, budget_seconds: float = DRAIN_TAS
     was still finding work, a follow-up due at once takes over. An idle linger enqueues nothing,
     so events held back by a stuck run cannot make tasks spin.
     """
+    # One task sends the HIT notifications of every batch the linger applies, when it ends.
+    with collect_sending():
+        return _drain_and_linger(linger_seconds=linger_seconds, budget_seconds=budget_seconds)
+
+
+def _drain_and_linger(*, linger_seconds: float, budget_seconds: float) -> int:
     claimed = drain_received_events()
     if not claimed or linger_seconds <= 0:
         return claimed
@@ -198,7 +204,8 @@ def drain_received_events(*, batch_size: int | None = None, follow_up: bool = Tr
     followed_up = not follow_up or (
         len(claims) == batch_size and _enqueue_drain_now(why="after a full batch")
     )
-    # The batch's HIT notifications go out as one task once the batch is done.
+    # The batch's HIT notifications go out as one task once the batch is done (or, in a
+    # lingering drain, once the drain task is done: one task for all its batches).
     with collect_sending():
         run_claimed_batch(claims=claims)
     if claims and not followed_up and received_events_waiting():

@@ -468,3 +468,28 @@ def test_two_real_workers_drain_interleaved_bookings_to_the_state_each_booking_e
         meeting = BookingUid.objects.select_related("meeting").get(uid=f"{prefix}{booking:08d}a").meeting
         assert meeting.status == expected_status.get(trigger, "scheduled"), (booking, trigger)
         assert (meeting.payment_status == "paid") == (booking in paid), booking
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lingering_drain_sends_the_hit_notifications_of_all_its_batches_with_one_task(
+    deliver, database_tasks, settings
+):
+    settings.HIT_CHANNELS = ["log"]
+    settings.WEBHOOK_DRAIN_BATCH_SIZE = 2
+    bookings = [booking_body() for _ in range(5)]
+    for body in bookings:
+        deliver(body)
+    assert draining.drain_received_events() == 2
+    assert draining.drain_received_events() == 2
+    assert draining.drain_received_events() == 1
+    for body in bookings:
+        deliver(booking_body("BOOKING_PAID", uid=body["payload"]["uid"]))
+    DBTaskResult.objects.all().delete()
+
+    assert draining.drain_and_linger(linger_seconds=0.2) == 5  # three batches
+    rows = Notification.objects.order_by("id")
+    assert rows.count() == 5
+    [task] = DBTaskResult.objects.filter(task_path="notifications.services.send_notifications_task")
+    assert task.args_kwargs["kwargs"] == {"notification_ids": [row.pk for row in rows]}
+    run_worker_until_idle()
+    assert {row.status for row in Notification.objects.all()} == {"sent"}
