@@ -99,7 +99,7 @@ class WebhookEvent(models.Model):
             models.Index(fields=["trigger_event", "-received_at"], name="wh_trigger_received_idx"),
             models.Index(fields=["booking_uid"], name="wh_booking_uid_idx"),
             # The console's e-mail search, newest first: the page reads its 50 rows straight
-            # off the index however many events the address has. Partial: most rows have none.
+            # off the index however many events the address has. Partial: rows without one stay out.
             models.Index(
                 fields=["attendee_email", "-received_at", "-id"],
                 condition=~Q(attendee_email=""),
