@@ -7,7 +7,7 @@ the environment. Settings (environment variables, defaults in brackets):
   BENCH_INGEST_SECONDS     measured seconds per ingest round [20]
   BENCH_INGEST_PAIRS       baseline/target round pairs [2]
   BENCH_CONCURRENCY        load-generator connections [8]
-  BENCH_GUNICORN_WORKER_CLASS / BENCH_GUNICORN_THREADS   [gthread / 4]
+  BENCH_GUNICORN_WORKERS / _WORKER_CLASS / _THREADS   [2 / gthread / 4]
   BENCH_PROCESSING_EVENTS  events queued before each drain [10000]
   BENCH_DRAIN_SECONDS      a drain stops after this long, events left or not [120]
   BENCH_PACED_EVENTS / BENCH_PACED_RATE   paced latency run: at most this many events, for at most 15 s
@@ -86,6 +86,7 @@ def main() -> int:
             pairs=_int("BENCH_INGEST_PAIRS", 3),
             concurrency=_int("BENCH_CONCURRENCY", 8),
             gunicorn=GunicornConfig(
+                workers=_int("BENCH_GUNICORN_WORKERS", 2),
                 worker_class=os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread"),
                 threads=_int("BENCH_GUNICORN_THREADS", 4),
             ),

@@ -27,11 +27,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from common.logfields import log_fields
+from common.sql_rows import update_rows
 from meetings.services.locks import BatchMeetingLocks, lock_meetings_of_batch
 from notifications.batching import HitBatch, hit_batch
 
@@ -244,42 +245,6 @@ def _write_outcomes(*, applied: list[tuple[_Run, dict[str, object]]], locks: Bat
     attempts = [run.claim.attempt for run, _ in applied]
     update_rows(model=WebhookEvent, objects=events, fields=_EVENT_COLUMNS)
     update_rows(model=ProcessingAttempt, objects=attempts, fields=("outcome", "error", "finished_at"))
-
-
-def update_rows(*, model, objects: Sequence, fields: Sequence[str]) -> None:
-    """Write these fields of these rows in one statement (UPDATE … FROM VALUES on PostgreSQL).
-
-    What `bulk_update` does, without building a CASE expression per row and field, whose
-    compilation costs more CPU than the rows' processing.
-    """
-    if not objects:
-        return
-    qn = connection.ops.quote_name
-    pk = model._meta.pk
-    model_fields = [pk, *(model._meta.get_field(name) for name in fields)]
-    rows = [
-        [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in model_fields]
-        for obj in objects
-    ]
-    table = qn(model._meta.db_table)
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            sets = ", ".join(f"{qn(field.column)} = %s" for field in model_fields[1:])
-            cursor.executemany(
-                f"UPDATE {table} SET {sets} WHERE {qn(pk.column)} = %s", [[*row[1:], row[0]] for row in rows]
-            )
-            return
-        # Typed placeholders: a column of NULLs would otherwise be taken for text.
-        row_sql = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in model_fields) + ")"
-        names = [f"c{index}" for index in range(len(model_fields))]
-        sets = ", ".join(
-            f"{qn(field.column)} = v.{name}" for field, name in zip(model_fields[1:], names[1:], strict=True)
-        )
-        cursor.execute(
-            f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row_sql] * len(rows))}) "
-            f"AS v({', '.join(names)}) WHERE {table}.{qn(pk.column)} = v.c0",
-            [value for row in rows for value in row],
-        )
 
 
 @dataclass(frozen=True)
