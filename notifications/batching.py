@@ -32,7 +32,7 @@ from meetings.models import Meeting
 
 from .models import Notification, NotificationChannel, NotificationStatus
 from .selectors import due_filter
-from .services import enqueue_sending, hit_delay, hit_recipients, staged_hits
+from .services import enqueue_sending, hit_delay, outbox_rows, staged_hits
 
 
 @dataclass
@@ -100,15 +100,13 @@ class HitBatch:
         rows = []
         for (meeting_id, kind), (intent, withdrawn_reason) in wanted.items():
             meeting = meetings.get(meeting_id, intent.meeting)
-            for channel, recipient in hit_recipients(meeting=meeting):
-                row = Notification(
-                    kind=kind,
-                    meeting_id=meeting_id,
-                    event_id=intent.event_id,
-                    channel=channel,
-                    recipient=recipient,
-                    next_attempt_at=send_at.get(kind),
-                )
+            for row in outbox_rows(
+                meeting=meeting,
+                meeting_id=meeting_id,
+                kind=kind,
+                event_id=intent.event_id,
+                send_at=send_at.get(kind),
+            ):
                 if withdrawn_reason:
                     row.status = NotificationStatus.WITHDRAWN
                     row.withdrawn_reason = withdrawn_reason[:500]

@@ -89,6 +89,26 @@ def hit_recipients(*, meeting: Meeting) -> list[tuple[str, str]]:
     return pairs
 
 
+def outbox_rows(
+    *, meeting: Meeting, meeting_id: int, kind: str, event_id: int | None, send_at: datetime | None
+) -> list[Notification]:
+    """The unsaved outbox rows of one HIT: one per (channel, recipient) of `meeting`.
+
+    `meeting_id` is the row's meeting: a batch may have merged `meeting` into another meanwhile.
+    """
+    return [
+        Notification(
+            kind=kind,
+            meeting_id=meeting_id,
+            event_id=event_id,
+            channel=channel,
+            recipient=recipient,
+            next_attempt_at=send_at,
+        )
+        for channel, recipient in hit_recipients(meeting=meeting)
+    ]
+
+
 def hit_delay(*, kind: str) -> timedelta:
     """How long a new HIT of this kind waits before it is sent.
 
@@ -128,17 +148,7 @@ def queue_hit_notifications(
     now = timezone.now()
     delay = hit_delay(kind=kind)
     send_at = now + delay if delay else None
-    rows = [
-        Notification(
-            kind=kind,
-            meeting=meeting,
-            event_id=event_id,
-            channel=channel,
-            recipient=recipient,
-            next_attempt_at=send_at,
-        )
-        for channel, recipient in hit_recipients(meeting=meeting)
-    ]
+    rows = outbox_rows(meeting=meeting, meeting_id=meeting.pk, kind=kind, event_id=event_id, send_at=send_at)
     # The unique constraint makes duplicates, replays and concurrent runs no-ops (ON CONFLICT DO
     # NOTHING / INSERT OR IGNORE): the first transaction to commit wins, the others insert nothing.
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
