@@ -22,14 +22,14 @@ def insert_row(*, obj: models.Model, using: str = "default") -> models.Model:
     sent: only for models that have no receivers.
     """
     connection = connections[using]
-    sql, fields = _insert_statement(type(obj), using)
-    meta: Any = obj._meta
+    sql, fields, returns_pk = _insert_statement(type(obj), using)
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if connection.features.can_return_columns_from_insert:
+        if returns_pk:
             pk = cursor.fetchone()[0]
         else:
+            meta: Any = obj._meta
             pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
     obj.pk = pk
     obj._state.adding = False
@@ -38,8 +38,9 @@ def insert_row(*, obj: models.Model, using: str = "default") -> models.Model:
 
 
 @lru_cache(maxsize=32)
-def _insert_statement(model: type[models.Model], using: str) -> tuple[str, tuple[Any, ...]]:
-    """The INSERT of every concrete column but the auto primary key (built once per model)."""
+def _insert_statement(model: type[models.Model], using: str) -> tuple[str, tuple[Any, ...], bool]:
+    """The INSERT of every concrete column but the auto primary key (built once per model), and
+    whether it returns the new primary key."""
     connection = connections[using]
     qn = connection.ops.quote_name
     meta: Any = model._meta
@@ -48,9 +49,10 @@ def _insert_statement(model: type[models.Model], using: str) -> tuple[str, tuple
         f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(field.column) for field in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    if connection.features.can_return_columns_from_insert:
+    returns_pk = connection.features.can_return_columns_from_insert
+    if returns_pk:
         sql += f" RETURNING {qn(meta.pk.column)}"
-    return sql, fields
+    return sql, fields, returns_pk
 
 
 def update_rows(*, model: Any, objects: Sequence, fields: Sequence[str], using: str = "default") -> None:
