@@ -13,17 +13,17 @@ from calsync.models import SyncChange, SyncRun, SyncState
 from meetings.models import BookingUid, Meeting, MeetingStatusChange
 from meetings.services.apply import apply_calcom_event
 from notifications.models import Notification
-from tests.support.bodies import booking_body
+from tests.support.bodies import booking_body, booking_id_for
 from tests.support.booking_api import api_booking
 
 
 def put(server, **options):
-    options.setdefault("booking_id", abs(hash(options["uid"])) % 10**6)
+    options.setdefault("booking_id", booking_id_for(options["uid"]))
     return server.put_booking(api_booking(**options))
 
 
 def webhook(trigger, *, uid, created, **options):
-    body = booking_body(trigger, uid=uid, created=created, booking_id=abs(hash(uid)) % 10**6, **options)
+    body = booking_body(trigger, uid=uid, created=created, booking_id=booking_id_for(uid), **options)
     with transaction.atomic():
         return apply_calcom_event(event=parse_event(body))
 

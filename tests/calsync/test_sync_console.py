@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from calsync.models import SyncRun
 from meetings.models import Meeting
+from tests.support.bodies import booking_id_for
 from tests.support.booking_api import api_booking
 from tests.support.users import grant
 
@@ -26,7 +27,7 @@ def _cancelled_in_calcom(server, now, uid):
     server.put_booking(
         api_booking(
             uid=uid,
-            booking_id=abs(hash(uid)) % 10**6,
+            booking_id=booking_id_for(uid),
             start=now + timedelta(days=1),
             created=now - timedelta(days=2),
             updated=now - timedelta(hours=1),

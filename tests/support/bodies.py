@@ -36,6 +36,17 @@ def load_payload(name: str) -> dict:
     return json.loads((PAYLOADS_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
 
+_BOOKING_IDS: dict[str, int] = {}
+
+
+def booking_id_for(uid: str) -> int:
+    """The Cal.com booking id of booking `uid` within this test process: stable per uid and
+    never shared by two uids (an id derived from the salted hash() collided now and then, and
+    two bookings sharing an id are one meeting to the matcher). Explicit ids in tests stay
+    below 1,000,000."""
+    return _BOOKING_IDS.setdefault(uid, 1_000_000 + len(_BOOKING_IDS))
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -73,7 +84,7 @@ def booking_body(
     body["createdAt"] = created if isinstance(created, str) else iso(created)
     payload = body["payload"]
     payload["uid"] = uid
-    payload["bookingId"] = booking_id if booking_id is not None else abs(hash(uid)) % 10**6
+    payload["bookingId"] = booking_id if booking_id is not None else booking_id_for(uid)
     for key in ("rescheduleUid", "rescheduleId", "rescheduleStartTime", "rescheduleEndTime"):
         payload.pop(key, None)
     if reschedule_uid:
@@ -127,7 +138,7 @@ def cal_video_no_show_body(
     body["createdAt"] = iso(created)
     payload = body["payload"]
     payload["bookingUid"] = uid
-    payload["bookingId"] = booking_id if booking_id is not None else abs(hash(uid)) % 10**6
+    payload["bookingId"] = booking_id if booking_id is not None else booking_id_for(uid)
     if guests is not None:
         row = payload["attendees"][0]
         payload["guests"] = [{**row, "email": email, "noShow": True} for email in guests]
