@@ -4,7 +4,9 @@ One gunicorn (2 workers) serves both paths, with the production task backend
 (django-tasks-db) and no db_worker running: the acknowledgement must not wait for processing,
 which is verified after every target round (every event still `received`, one queued task each).
 Rounds alternate baseline, target, baseline, target … with the service tables emptied before
-each, and the medians are reported.
+each, and the medians are reported: first closed-loop rounds (a fixed number of connections kept
+busy: throughput, and latency under saturation), then open-loop rounds (requests due at half the
+baseline's closed-loop rate: the latency a delivery sees when the service is not saturated).
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ class IngestConfig:
     pairs: int = 3
     concurrency: int = 8
     gunicorn: GunicornConfig = field(default_factory=GunicornConfig)
+    # Open loop, after the closed-loop pairs: requests due at a fixed share of the baseline's
+    # closed-loop rate in this run, so latency is the service's, not the load generator's queue
+    # (0 seconds: skipped). Informational: the issue's latency target is the closed loop's p99.
+    open_loop_seconds: float = 10.0
+    open_loop_fraction: float = 0.5
+    open_loop_connections: int = 16
 
 
 def verify_acknowledged_without_processing() -> dict:
@@ -71,9 +79,45 @@ def verify_acknowledged_without_processing() -> dict:
     }
 
 
-def run_ingest(*, config: IngestConfig, secret: str) -> dict:
+def _load(*, port: int, path: str, secret: str, prefix: str, config: IngestConfig, **options) -> dict:
+    """One load-generator run against `path`; `options` as bench.loadgen's command line
+    (concurrency, duration, warmup, rate), defaulting to the closed-loop round's."""
+    options = {
+        "concurrency": config.concurrency,
+        "duration": config.seconds,
+        "warmup": config.warmup_seconds,
+        **options,
+    }
+    command = [PYTHON, "-m", "bench.loadgen", "--port", str(port), "--path", path, "--secret", secret]
+    command += ["--prefix", prefix]
+    for name, value in options.items():
+        command += [f"--{name}", str(value)]
+    return run_json_command(command, log_path=RESULTS_DIR / "ingest.log")
+
+
+def _rounds(*, port: int, secret: str, config: IngestConfig, label: str, **options) -> list[dict]:
+    """Pairs of rounds, baseline then target, each on emptied tables."""
     rounds: list[dict] = []
-    log_path = RESULTS_DIR / "ingest.log"
+    for number in range(config.pairs * 2):
+        kind = "baseline" if number % 2 == 0 else "target"
+        truncate_service_tables()
+        load = _load(
+            port=port,
+            path=BASELINE_INGEST_PATH if kind == "baseline" else TARGET_PATH,
+            secret=secret,
+            prefix=f"{label}{number}x",
+            config=config,
+            **options,
+        )
+        round_result = {"kind": kind, "load": load, "load_average_1m": os.getloadavg()[0]}
+        if kind == "target":
+            round_result["verification"] = verify_acknowledged_without_processing()
+        rounds.append(round_result)
+    return rounds
+
+
+def run_ingest(*, config: IngestConfig, secret: str) -> dict:
+    open_loop: dict | None = None
     with gunicorn_server(config=config.gunicorn, log_path=RESULTS_DIR / "gunicorn.log") as (
         server,
         port,
@@ -81,77 +125,74 @@ def run_ingest(*, config: IngestConfig, secret: str) -> dict:
         # Unmeasured: warm both paths (worker imports, connections, PostgreSQL's caches) so the
         # first measured round, a baseline one, does not start cold.
         for kind, path in (("baseline", BASELINE_INGEST_PATH), ("target", TARGET_PATH)):
-            run_json_command(
-                [
-                    PYTHON,
-                    "-m",
-                    "bench.loadgen",
-                    "--port",
-                    str(port),
-                    "--path",
-                    path,
-                    "--secret",
-                    secret,
-                    "--prefix",
-                    f"warm{kind}x",
-                    "--concurrency",
-                    str(config.concurrency),
-                    "--duration",
-                    "1",
-                    "--warmup",
-                    "3",
-                ],
-                log_path=log_path,
+            _load(
+                port=port,
+                path=path,
+                secret=secret,
+                prefix=f"warm{kind}x",
+                config=config,
+                duration=1,
+                warmup=3,
             )
-        for number in range(config.pairs * 2):
-            kind = "baseline" if number % 2 == 0 else "target"
-            truncate_service_tables()
-            load = run_json_command(
-                [
-                    PYTHON,
-                    "-m",
-                    "bench.loadgen",
-                    "--port",
-                    str(port),
-                    "--path",
-                    BASELINE_INGEST_PATH if kind == "baseline" else TARGET_PATH,
-                    "--secret",
-                    secret,
-                    "--prefix",
-                    f"ingest{number}x",
-                    "--concurrency",
-                    str(config.concurrency),
-                    "--duration",
-                    str(config.seconds),
-                    "--warmup",
-                    str(config.warmup_seconds),
-                ],
-                log_path=log_path,
+        rounds = _rounds(port=port, secret=secret, config=config, label="ingest")
+        if config.open_loop_seconds > 0:
+            baseline_rate = statistics.median(
+                r["load"]["requests_per_s"] for r in rounds if r["kind"] == "baseline"
             )
-            round_result = {"kind": kind, "load": load, "load_average_1m": os.getloadavg()[0]}
-            if kind == "target":
-                round_result["verification"] = verify_acknowledged_without_processing()
-            rounds.append(round_result)
+            rate = max(1.0, round(baseline_rate * config.open_loop_fraction))
+            open_rounds = _rounds(
+                port=port,
+                secret=secret,
+                config=config,
+                label="open",
+                rate=rate,
+                concurrency=config.open_loop_connections,
+                duration=config.open_loop_seconds,
+            )
+            open_loop = summarise_open_loop(rounds=open_rounds, config=config, rate=rate)
         worker_pids = child_pids(server.pid)
         web_peak_rss = {str(pid): peak_rss_kib(pid) for pid in worker_pids}
     truncate_service_tables()
-    return summarise(rounds=rounds, config=config, web_peak_rss_kib=web_peak_rss)
+    summary = summarise(rounds=rounds, config=config, web_peak_rss_kib=web_peak_rss)
+    if open_loop is not None:
+        summary["open_loop"] = open_loop
+    return summary
+
+
+def _latencies(rounds: list[dict], kind: str) -> dict:
+    """Medians over the rounds of one kind."""
+
+    def median_of(pick) -> float:
+        return statistics.median(pick(r["load"]) for r in rounds if r["kind"] == kind)
+
+    return {
+        "requests_per_s": median_of(lambda load: load["requests_per_s"]),
+        "p50_ms": median_of(lambda load: load["latency_ms"]["p50"]),
+        "p95_ms": median_of(lambda load: load["latency_ms"]["p95"]),
+        "p99_ms": median_of(lambda load: load["latency_ms"]["p99"]),
+        "errors": sum(r["load"]["errors"] for r in rounds if r["kind"] == kind),
+        "ran_out_of_bodies": any(r["load"]["ran_out_of_bodies"] for r in rounds if r["kind"] == kind),
+    }
+
+
+def summarise_open_loop(*, rounds: list[dict], config: IngestConfig, rate: float) -> dict:
+    return {
+        "rate_per_s": rate,
+        "fraction_of_baseline": config.open_loop_fraction,
+        "connections": config.open_loop_connections,
+        "seconds": config.open_loop_seconds,
+        "baseline": _latencies(rounds, "baseline"),
+        "target": _latencies(rounds, "target"),
+        "target_p99s_ms": [r["load"]["latency_ms"]["p99"] for r in rounds if r["kind"] == "target"],
+        "acknowledged_without_processing": all(
+            r["verification"]["ok"] for r in rounds if r["kind"] == "target"
+        ),
+        "rounds": rounds,
+    }
 
 
 def summarise(*, rounds: list[dict], config: IngestConfig, web_peak_rss_kib: dict) -> dict:
-    def median_of(kind: str, pick) -> float:
-        return statistics.median(pick(r["load"]) for r in rounds if r["kind"] == kind)
-
-    summary = {}
-    for kind in ("baseline", "target"):
-        summary[kind] = {
-            "requests_per_s": median_of(kind, lambda load: load["requests_per_s"]),
-            "p50_ms": median_of(kind, lambda load: load["latency_ms"]["p50"]),
-            "p95_ms": median_of(kind, lambda load: load["latency_ms"]["p95"]),
-            "p99_ms": median_of(kind, lambda load: load["latency_ms"]["p99"]),
-            "errors": sum(r["load"]["errors"] for r in rounds if r["kind"] == kind),
-            "ran_out_of_bodies": any(r["load"]["ran_out_of_bodies"] for r in rounds if r["kind"] == kind),
-        }
+    summary = {kind: _latencies(rounds, kind) for kind in ("baseline", "target")}
     baseline_rate = summary["baseline"]["requests_per_s"]
     # Each target round against the baseline round just before it: the target holds in every pair.
     baselines = [r["load"] for r in rounds if r["kind"] == "baseline"]

@@ -1,11 +1,12 @@
-"""Closed-loop HTTP load generator: N keep-alive connections, each sending one request at a time.
+"""HTTP load generator: N keep-alive connections, closed loop (each sends its next request when
+the last was answered) or open loop (requests due at a fixed rate, on the first free connection).
 
 Runs as its own process (`python -m bench.loadgen …`) so that it never shares an interpreter with
 the server. Bodies are built and signed before the clock starts; the client speaks HTTP/1.1 over
 asyncio streams with pre-encoded requests, so it costs tens of microseconds per request and
-leaves the two cores to the server. Per-request latency is measured from writing the request to
-reading the last byte of the response; only requests started and finished inside the measured
-window count.
+leaves the two cores to the server. Per-request latency is measured to reading the last byte of
+the response, from writing the request (closed loop) or from when it was due (open loop); only
+requests started (due) and finished inside the measured window count.
 
 Prints one JSON object (the summary) on its last line of stdout.
 """
@@ -39,6 +40,7 @@ class LoadResult:
     body_bytes: float
     ran_out_of_bodies: bool = False
     error_samples: list[str] = field(default_factory=list)
+    rate: float = 0.0  # requests due per second (open loop); 0: closed loop
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -101,46 +103,108 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, closes
 
 
-async def _connection_loop(
-    *,
-    host: str,
-    port: int,
-    shared: _Shared,
-    window: tuple[float, float],
-    latencies: list[float],
-    status_counts: dict[str, int],
-    error_samples: list[str],
-    deadline: float,
-) -> None:
-    reader = writer = None
+class _Tally:
+    """What the measured window saw: latencies in ms, responses by status, error samples."""
+
+    def __init__(self, window: tuple[float, float]):
+        self.window = window
+        self.latencies: list[float] = []
+        self.status_counts: dict[str, int] = {}
+        self.error_samples: list[str] = []
+
+    def response(self, *, status: int, started: float, finished: float) -> None:
+        if self.window[0] <= started and finished <= self.window[1]:
+            self.latencies.append((finished - started) * 1000)
+            key = str(status)
+            self.status_counts[key] = self.status_counts.get(key, 0) + 1
+
+    def error(self, exc: BaseException) -> None:
+        self.status_counts["error"] = self.status_counts.get("error", 0) + 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(f"{type(exc).__name__}: {exc}")
+
+
+_EXCHANGE_ERRORS = (OSError, asyncio.IncompleteReadError, ValueError)
+
+
+class _Connection:
+    """One keep-alive connection, opened on first use and again after the server closed it."""
+
+    def __init__(self, *, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def exchange(self, request: bytes) -> int:
+        """Send one request and read its whole response; returns the HTTP status."""
+        try:
+            await self.open()
+            self.writer.write(request)
+            status, closes = await _read_response(self.reader)
+        except _EXCHANGE_ERRORS:
+            self.close()
+            raise
+        if closes:
+            self.close()
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def _closed_loop(*, connection: _Connection, shared: _Shared, tally: _Tally, deadline: float) -> None:
+    """Send the next request as soon as the previous one was answered; latency from the write."""
     while time.perf_counter() < deadline:
         request = shared.take()
         if request is None:
             break
         try:
-            if writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
+            await connection.open()  # not part of the request's latency
             started = time.perf_counter()
-            writer.write(request)
-            status, closes = await _read_response(reader)
-            finished = time.perf_counter()
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            status_counts["error"] = status_counts.get("error", 0) + 1
-            if len(error_samples) < 5:
-                error_samples.append(f"{type(exc).__name__}: {exc}")
-            if writer is not None:
-                writer.close()
-            reader = writer = None
+            status = await connection.exchange(request)
+        except _EXCHANGE_ERRORS as exc:
+            tally.error(exc)
             continue
-        if window[0] <= started and finished <= window[1]:
-            latencies.append((finished - started) * 1000)
-            key = str(status)
-            status_counts[key] = status_counts.get(key, 0) + 1
-        if closes:
-            writer.close()
-            reader = writer = None
-    if writer is not None:
-        writer.close()
+        tally.response(status=status, started=started, finished=time.perf_counter())
+    connection.close()
+
+
+async def _schedule(
+    *, shared: _Shared, queue: asyncio.Queue, start: float, rate: float, deadline: float, senders: int
+) -> None:
+    """Hand out request n at `start + n / rate`, whether or not earlier ones were answered."""
+    number = 0
+    while (scheduled := start + number / rate) < deadline:
+        request = shared.take()
+        if request is None:
+            break
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait((scheduled, request))
+        number += 1
+    for _ in range(senders):
+        queue.put_nowait(None)
+
+
+async def _open_loop(*, connection: _Connection, queue: asyncio.Queue, tally: _Tally) -> None:
+    """Send requests as they fall due; latency from when each was due, so that a request that
+    waited for a free connection counts its wait (no coordinated omission)."""
+    while (item := await queue.get()) is not None:
+        scheduled, request = item
+        try:
+            status = await connection.exchange(request)
+        except _EXCHANGE_ERRORS as exc:
+            tally.error(exc)
+            continue
+        tally.response(status=status, started=scheduled, finished=time.perf_counter())
+    connection.close()
 
 
 async def run_load(
@@ -154,39 +218,39 @@ async def run_load(
     duration: float,
     warmup: float,
     bodies: int,
+    rate: float = 0.0,
 ) -> LoadResult:
+    """Closed loop (`rate` 0): `concurrency` connections, each sending its next request when the
+    last is answered. Open loop: requests due at `rate` per second, sent on the first free of
+    `concurrency` connections."""
     shared = _Shared(
         build_requests(host=host, port=port, path=path, secret=secret, prefix=prefix, count=bodies)
     )
     start = time.perf_counter()
     window = (start + warmup, start + warmup + duration)
-    latencies: list[float] = []
-    status_counts: dict[str, int] = {}
-    error_samples: list[str] = []
-    await asyncio.gather(
-        *(
-            _connection_loop(
-                host=host,
-                port=port,
-                shared=shared,
-                window=window,
-                latencies=latencies,
-                status_counts=status_counts,
-                error_samples=error_samples,
-                deadline=window[1],
-            )
-            for _ in range(concurrency)
+    tally = _Tally(window)
+    connections = [_Connection(host=host, port=port) for _ in range(concurrency)]
+    if rate:
+        queue: asyncio.Queue = asyncio.Queue()
+        await asyncio.gather(
+            _schedule(
+                shared=shared, queue=queue, start=start, rate=rate, deadline=window[1], senders=concurrency
+            ),
+            *(_open_loop(connection=c, queue=queue, tally=tally) for c in connections),
         )
-    )
-    latencies.sort()
-    ok = sum(count for status, count in status_counts.items() if status.startswith("2"))
-    errors = sum(count for status, count in status_counts.items() if not status.startswith("2"))
+    else:
+        await asyncio.gather(
+            *(_closed_loop(connection=c, shared=shared, tally=tally, deadline=window[1]) for c in connections)
+        )
+    latencies = sorted(tally.latencies)
+    ok = sum(count for status, count in tally.status_counts.items() if status.startswith("2"))
+    errors = sum(count for status, count in tally.status_counts.items() if not status.startswith("2"))
     return LoadResult(
         concurrency=concurrency,
         duration_s=duration,
         requests=ok,
         errors=errors,
-        status_counts=status_counts,
+        status_counts=tally.status_counts,
         requests_per_s=ok / duration,
         latency_ms={
             "p50": percentile(latencies, 0.50),
@@ -197,7 +261,8 @@ async def run_load(
         bodies_prepared=len(shared.requests),
         body_bytes=statistics.mean(len(r.partition(b"\r\n\r\n")[2]) for r in shared.requests[:1000]),
         ran_out_of_bodies=shared.ran_out,
-        error_samples=error_samples,
+        error_samples=tally.error_samples,
+        rate=rate,
     )
 
 
@@ -208,7 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default="/api/webhooks/cal-com")
     parser.add_argument("--secret", required=True)
     parser.add_argument("--prefix", required=True, help="makes this run's booking uids unique")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8, help="connections")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="open loop: requests due per second, latency counted from when each was due "
+        "(default 0: closed loop, each connection sends when its last request was answered)",
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument(
@@ -230,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             duration=args.duration,
             warmup=args.warmup,
             bodies=bodies,
+            rate=args.rate,
         )
     )
     sys.stdout.write(json.dumps(asdict(result)) + "\n")

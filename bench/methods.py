@@ -30,6 +30,18 @@ def method_section(results: dict) -> list[str]:
             )
             + ".",
         ]
+        open_loop = ingest.get("open_loop")
+        if open_loop:
+            lines += [
+                f"- **Ingest, open loop**: then, in the same gunicorn, {config['pairs']} more pairs of "
+                f"{open_loop['seconds']:.0f} s rounds in which a request falls due every "
+                f"1/{open_loop['rate_per_s']:.0f} s ({open_loop['fraction_of_baseline']:.0%} of the baseline's "
+                "closed-loop rate above), whether or not earlier ones were answered, and goes out on the "
+                f"first free of {open_loop['connections']} connections; its latency runs from when it fell "
+                "due, so a wait for a connection counts. The latency a delivery sees when the service keeps "
+                "up, where the closed loop's is mostly its own queue (8 requests always in flight). "
+                "Informational: the issue's target is the closed loop's p99.",
+            ]
     processing = results.get("processing")
     if processing:
         config = processing["config"]

@@ -149,6 +149,20 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     _ratio(ingest, ", ".join(f"{ratio:.2f}" for ratio in ingest["pair_ratios"])),
                 )
             )
+        open_loop = ingest.get("open_loop")
+        if open_loop:
+            target, base = open_loop["target"], open_loop["baseline"]
+            for name in ("p50", "p99"):
+                mine, theirs = target[f"{name}_ms"], base[f"{name}_ms"]
+                rows.append(
+                    (
+                        "ingest",
+                        f"open loop, {open_loop['rate_per_s']:.0f} requests/s due: latency {name} ms",
+                        f"{mine:.1f}",
+                        f"{theirs:.1f}",
+                        _ratio(ingest, f"{mine / theirs:.2f}") if theirs else "-",
+                    )
+                )
     processing = results.get("processing")
     if processing:
         for drain in processing["drains"]:
@@ -298,6 +312,16 @@ def json_line(results: dict) -> str:
             "p95_ms": round(ingest["target"]["p95_ms"], 2),
             "p99_ms": round(ingest["target"]["p99_ms"], 2),
             "ack_without_processing": ingest["acknowledged_without_processing"],
+            **(
+                {
+                    "open_loop_rate": ingest["open_loop"]["rate_per_s"],
+                    "open_loop_p50_ms": round(ingest["open_loop"]["target"]["p50_ms"], 2),
+                    "open_loop_p99_ms": round(ingest["open_loop"]["target"]["p99_ms"], 2),
+                    "open_loop_baseline_p99_ms": round(ingest["open_loop"]["baseline"]["p99_ms"], 2),
+                }
+                if ingest.get("open_loop")
+                else {}
+            ),
         }
     processing = results.get("processing")
     if processing:

@@ -5,7 +5,9 @@ the environment. Settings (environment variables, defaults in brackets):
 
   BENCH_PARTS              parts to run [ingest,processing,replay,admin,scale]
   BENCH_INGEST_SECONDS     measured seconds per ingest round [20]
-  BENCH_INGEST_PAIRS       baseline/target round pairs [2]
+  BENCH_INGEST_PAIRS       baseline/target round pairs [3]
+  BENCH_INGEST_OPEN_SECONDS   measured seconds per open-loop ingest round, requests due at half
+                           the baseline's closed-loop rate [10; 0 = none]
   BENCH_CONCURRENCY        load-generator connections [8]
   BENCH_GUNICORN_WORKERS / _WORKER_CLASS / _THREADS   [2 / gthread / 4]
   BENCH_PROCESSING_EVENTS  events queued before each drain [10000]
@@ -85,6 +87,7 @@ def main() -> int:
             seconds=_float("BENCH_INGEST_SECONDS", 20.0),
             pairs=_int("BENCH_INGEST_PAIRS", 3),
             concurrency=_int("BENCH_CONCURRENCY", 8),
+            open_loop_seconds=_float("BENCH_INGEST_OPEN_SECONDS", 10.0),
             gunicorn=GunicornConfig(
                 workers=_int("BENCH_GUNICORN_WORKERS", 2),
                 worker_class=os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread"),

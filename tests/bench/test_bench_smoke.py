@@ -69,6 +69,60 @@ def test_load_generator_drives_the_real_endpoint_and_the_baseline(live_server, b
     assert WebhookEvent.objects.filter(trigger_event="").count() >= outcomes["baseline"].requests
 
 
+async def _slow_http_server(*, delay: float) -> asyncio.Server:
+    """A keep-alive HTTP/1.1 server on 127.0.0.1 that answers every request `delay` s late."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                await asyncio.sleep(delay)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+def _against_slow_server(*, delay: float, **load_options) -> loadgen.LoadResult:
+    async def run() -> loadgen.LoadResult:
+        server = await _slow_http_server(delay=delay)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await loadgen.run_load(
+                host="127.0.0.1", port=port, path="/x", secret="s", prefix="slow", bodies=500, **load_options
+            )
+
+    return asyncio.run(run())
+
+
+def test_open_loop_counts_the_wait_for_a_connection():
+    # One connection, a server that takes 40 ms, requests due every 10 ms: the server falls
+    # behind, and a request's latency runs from when it fell due, not from when it was sent.
+    open_loop = _against_slow_server(delay=0.04, concurrency=1, rate=100, duration=0.6, warmup=0.0)
+    assert open_loop.rate == 100 and open_loop.errors == 0
+    assert 5 <= open_loop.requests <= 20  # ~25 answered per second, not 100
+    assert open_loop.latency_ms["p99"] > 200  # the last ones waited behind a dozen others
+    # The closed loop on the same server measures the server alone.
+    closed_loop = _against_slow_server(delay=0.04, concurrency=1, duration=0.6, warmup=0.0)
+    assert closed_loop.rate == 0
+    assert 40 <= closed_loop.latency_ms["p50"] < 100
+
+
+def test_open_loop_below_capacity_sends_at_the_rate():
+    # Four connections, 10 ms per request: 50 requests due per second are answered as they come.
+    result = _against_slow_server(delay=0.01, concurrency=4, rate=50, duration=1.0, warmup=0.2)
+    assert 30 <= result.requests <= 55
+    assert 10 <= result.latency_ms["p50"] < 100
+
+
 def test_percentile_is_nearest_rank():
     values = [float(v) for v in range(1, 101)]
     assert loadgen.percentile(values, 0.5) == 50.0
@@ -177,6 +231,29 @@ def test_report_renders_every_part():
     assert results["targets"]["ingest"]["met"] is False  # 0.80 of the baseline: under 0.85
     assert "| ingest | requests/s (median) | 100 | 125 | 0.80 |" in report.markdown(results)
     assert json.loads(report.json_line(results))["ingest"]["ratio"] == 0.8
+
+
+def test_report_shows_the_open_loop_beside_the_closed_one():
+    closed = []
+    for _ in range(3):
+        closed.append(_ingest_round(kind="baseline", requests_per_s=100, p99=10.0))
+        closed.append(_ingest_round(kind="target", requests_per_s=90, p99=25.0))
+    config = ingest.IngestConfig()
+    results = {"ingest": ingest.summarise(rounds=closed, config=config, web_peak_rss_kib={})}
+    open_rounds = []
+    for p99 in (6.0, 7.0, 9.0):
+        open_rounds.append(_ingest_round(kind="baseline", requests_per_s=50, p99=4.0))
+        open_rounds.append(_ingest_round(kind="target", requests_per_s=50, p99=p99))
+    results["ingest"]["open_loop"] = ingest.summarise_open_loop(rounds=open_rounds, config=config, rate=50)
+    open_loop = results["ingest"]["open_loop"]
+    assert (open_loop["target"]["p99_ms"], open_loop["baseline"]["p99_ms"]) == (7.0, 4.0)
+    assert open_loop["acknowledged_without_processing"]
+    rows = report.table_rows(results)
+    assert ("ingest", "open loop, 50 requests/s due: latency p99 ms", "7.0", "4.0", "1.75") in rows
+    # Informational: the target stays the closed loop's (a p99 of 25 ms misses it).
+    assert report.targets(results)["ingest"]["met"] is False
+    line = {**results, "targets": report.targets(results), "git": {"commit": "0123"}, "date": "2030"}
+    assert json.loads(report.json_line(line))["ingest"]["open_loop_p99_ms"] == 7.0
 
 
 def _ingest_round(*, kind: str, requests_per_s: float, p99: float) -> dict:
