@@ -158,20 +158,26 @@ class _Connection:
         self.reader = self.writer = None
 
 
+async def _send(*, connection: _Connection, request: bytes, tally: _Tally, due: float | None = None) -> None:
+    """One request and its tally; latency from `due`, or from its write (not counting the
+    connection's opening) when None."""
+    try:
+        await connection.open()
+        started = time.perf_counter() if due is None else due
+        status = await connection.exchange(request)
+    except _EXCHANGE_ERRORS as exc:
+        tally.error(exc)
+        return
+    tally.response(status=status, started=started, finished=time.perf_counter())
+
+
 async def _closed_loop(*, connection: _Connection, shared: _Shared, tally: _Tally, deadline: float) -> None:
     """Send the next request as soon as the previous one was answered; latency from the write."""
     while time.perf_counter() < deadline:
         request = shared.take()
         if request is None:
             break
-        try:
-            await connection.open()  # not part of the request's latency
-            started = time.perf_counter()
-            status = await connection.exchange(request)
-        except _EXCHANGE_ERRORS as exc:
-            tally.error(exc)
-            continue
-        tally.response(status=status, started=started, finished=time.perf_counter())
+        await _send(connection=connection, request=request, tally=tally)
     connection.close()
 
 
@@ -198,12 +204,7 @@ async def _open_loop(*, connection: _Connection, queue: asyncio.Queue, tally: _T
     waited for a free connection counts its wait (no coordinated omission)."""
     while (item := await queue.get()) is not None:
         scheduled, request = item
-        try:
-            status = await connection.exchange(request)
-        except _EXCHANGE_ERRORS as exc:
-            tally.error(exc)
-            continue
-        tally.response(status=status, started=scheduled, finished=time.perf_counter())
+        await _send(connection=connection, request=request, tally=tally, due=scheduled)
     connection.close()
 
 

@@ -39,7 +39,8 @@ def method_section(results: dict) -> list[str]:
                 "closed-loop rate above), whether or not earlier ones were answered, and goes out on the "
                 f"first free of {open_loop['connections']} connections; its latency runs from when it fell "
                 "due, so a wait for a connection counts. The latency a delivery sees when the service keeps "
-                "up, where the closed loop's is mostly its own queue (8 requests always in flight). "
+                f"up, where the closed loop's is mostly its own queue ({config['concurrency']} requests always "
+                "in flight). "
                 "Informational: the issue's target is the closed loop's p99.",
             ]
     processing = results.get("processing")

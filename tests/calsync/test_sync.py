@@ -23,7 +23,7 @@ def put(server, **options):
 
 
 def webhook(trigger, *, uid, created, **options):
-    body = booking_body(trigger, uid=uid, created=created, booking_id=booking_id_for(uid), **options)
+    body = booking_body(trigger, uid=uid, created=created, **options)
     with transaction.atomic():
         return apply_calcom_event(event=parse_event(body))
 
