@@ -2,11 +2,14 @@
 
 One gunicorn (2 workers) serves both paths, with the production task backend
 (django-tasks-db) and no db_worker running: the acknowledgement must not wait for processing,
-which is verified after every target round (every event still `received`, one queued task each).
-Rounds alternate baseline, target, baseline, target … with the service tables emptied before
-each, and the medians are reported: first closed-loop rounds (a fixed number of connections kept
-busy: throughput, and latency under saturation), then open-loop rounds (requests due at half the
-baseline's closed-loop rate: the latency a delivery sees when the service is not saturated).
+which is verified after every round (every delivered event still `received`, a queued drain
+task for each). A round is a pair: the load generator's connections take turns between the
+baseline and the target by slices of a second (bench/loadgen.py), so both see the same split
+of connections over the workers and the same moments of the host; the service tables are
+emptied before each round, and the medians over the rounds are reported. First closed-loop
+rounds (a fixed number of connections kept busy: throughput, and latency under saturation),
+then open-loop rounds (requests due at half the baseline's closed-loop rate: the latency a
+delivery sees when the service is not saturated).
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ DRAIN_TASK_PATH = "webhooks.draining.drain_webhook_events"
 
 @dataclass(frozen=True)
 class IngestConfig:
-    seconds: float = 20.0
+    seconds: float = 20.0  # measured seconds of each path per round
     warmup_seconds: float = 2.0
     pairs: int = 3
     concurrency: int = 8
+    slice_seconds: float = 1.0
     gunicorn: GunicornConfig = field(default_factory=GunicornConfig)
     # Open loop, after the closed-loop pairs: requests due at a fixed share of the baseline's
     # closed-loop rate in this run, so latency is the service's, not the load generator's queue
@@ -53,20 +57,19 @@ class IngestConfig:
 
 
 def verify_acknowledged_without_processing() -> dict:
-    """After a target round: nothing was processed, and a queued drain task will claim every
-    event (one due at or after its arrival; the deliveries of a moment share one task)."""
+    """After a round: no delivered event was processed, and a queued drain task will claim every
+    one (one due at or after its arrival; the deliveries of a moment share one task). The
+    baseline's rows (no fingerprint: nothing was read) are not deliveries."""
+    delivered = WebhookEvent.objects.exclude(fingerprint="")
     statuses = dict(
-        WebhookEvent.objects.order_by()
-        .values("status")
-        .annotate(events=Count("id"))
-        .values_list("status", "events")
+        delivered.order_by().values("status").annotate(events=Count("id")).values_list("status", "events")
     )
     drains = DBTaskResult.objects.filter(task_path=DRAIN_TASK_PATH, status="READY")
     latest_drain = drains.aggregate(latest=Max("run_after"))["latest"]
     uncovered = (
-        WebhookEvent.objects.filter(received_at__gt=latest_drain).count()
+        delivered.filter(received_at__gt=latest_drain).count()
         if latest_drain is not None
-        else WebhookEvent.objects.count()
+        else delivered.count()
     )
     events = sum(statuses.values())
     return {
@@ -79,40 +82,53 @@ def verify_acknowledged_without_processing() -> dict:
     }
 
 
-def _load(*, port: int, path: str, secret: str, prefix: str, config: IngestConfig, **options) -> dict:
-    """One load-generator run against `path`; `options` as bench.loadgen's command line
-    (concurrency, duration, warmup, rate), defaulting to the closed-loop round's."""
+def _load(
+    *, port: int, paths: list[str], secret: str, prefix: str, config: IngestConfig, **options
+) -> list[dict]:
+    """One load-generator run, its connections taking turns between `paths` by slices; one
+    result per path. `options` as bench.loadgen's command line (concurrency, duration, warmup,
+    rate), defaulting to the closed-loop round's (each path measured `config.seconds`)."""
     options = {
         "concurrency": config.concurrency,
-        "duration": config.seconds,
+        "duration": config.seconds * len(paths),
         "warmup": config.warmup_seconds,
+        "slice": config.slice_seconds,
         **options,
     }
-    command = [PYTHON, "-m", "bench.loadgen", "--port", str(port), "--path", path, "--secret", secret]
-    command += ["--prefix", prefix]
+    command = [PYTHON, "-m", "bench.loadgen", "--port", str(port), "--secret", secret, "--prefix", prefix]
+    for path in paths:
+        command += ["--path", path]
     for name, value in options.items():
         command += [f"--{name}", str(value)]
     return run_json_command(command, log_path=RESULTS_DIR / "ingest.log")
 
 
 def _rounds(*, port: int, secret: str, config: IngestConfig, label: str, **options) -> list[dict]:
-    """Pairs of rounds, baseline then target, each on emptied tables."""
+    """`config.pairs` rounds on emptied tables, each interleaving the baseline and the target
+    (which of them takes the first slice alternates); a baseline result, then a target one."""
     rounds: list[dict] = []
-    for number in range(config.pairs * 2):
-        kind = "baseline" if number % 2 == 0 else "target"
+    for number in range(config.pairs):
+        kinds = ["baseline", "target"] if number % 2 == 0 else ["target", "baseline"]
         truncate_service_tables()
-        load = _load(
+        loads = _load(
             port=port,
-            path=BASELINE_INGEST_PATH if kind == "baseline" else TARGET_PATH,
+            paths=[BASELINE_INGEST_PATH if kind == "baseline" else TARGET_PATH for kind in kinds],
             secret=secret,
             prefix=f"{label}{number}x",
             config=config,
             **options,
         )
-        round_result = {"kind": kind, "load": load, "load_average_1m": os.getloadavg()[0]}
-        if kind == "target":
-            round_result["verification"] = verify_acknowledged_without_processing()
-        rounds.append(round_result)
+        by_kind = dict(zip(kinds, loads, strict=True))
+        load_average = os.getloadavg()[0]
+        rounds.append({"kind": "baseline", "load": by_kind["baseline"], "load_average_1m": load_average})
+        rounds.append(
+            {
+                "kind": "target",
+                "load": by_kind["target"],
+                "load_average_1m": load_average,
+                "verification": verify_acknowledged_without_processing(),
+            }
+        )
     return rounds
 
 
@@ -124,16 +140,15 @@ def run_ingest(*, config: IngestConfig, secret: str) -> dict:
     ):
         # Unmeasured: warm both paths (worker imports, connections, PostgreSQL's caches) so the
         # first measured round, a baseline one, does not start cold.
-        for kind, path in (("baseline", BASELINE_INGEST_PATH), ("target", TARGET_PATH)):
-            _load(
-                port=port,
-                path=path,
-                secret=secret,
-                prefix=f"warm{kind}x",
-                config=config,
-                duration=1,
-                warmup=3,
-            )
+        _load(
+            port=port,
+            paths=[BASELINE_INGEST_PATH, TARGET_PATH],
+            secret=secret,
+            prefix="warmx",
+            config=config,
+            duration=2,
+            warmup=6,
+        )
         rounds = _rounds(port=port, secret=secret, config=config, label="ingest")
         if config.open_loop_seconds > 0:
             baseline_rate = _latencies(rounds, "baseline")["requests_per_s"]
@@ -145,7 +160,7 @@ def run_ingest(*, config: IngestConfig, secret: str) -> dict:
                 label="open",
                 rate=rate,
                 concurrency=config.open_loop_connections,
-                duration=config.open_loop_seconds,
+                duration=config.open_loop_seconds * 2,
             )
             open_loop = summarise_open_loop(rounds=open_rounds, config=config, rate=rate)
         worker_pids = child_pids(server.pid)
@@ -191,7 +206,8 @@ def summarise_open_loop(*, rounds: list[dict], config: IngestConfig, rate: float
 def summarise(*, rounds: list[dict], config: IngestConfig, web_peak_rss_kib: dict) -> dict:
     summary = {kind: _latencies(rounds, kind) for kind in ("baseline", "target")}
     baseline_rate = summary["baseline"]["requests_per_s"]
-    # Each target round against the baseline round just before it: the target holds in every pair.
+    # Each round's target against its own baseline (same connections, same moments): the
+    # target holds in every pair.
     baselines = [r["load"] for r in rounds if r["kind"] == "baseline"]
     targets = [r["load"] for r in rounds if r["kind"] == "target"]
     pair_ratios = [
@@ -205,6 +221,7 @@ def summarise(*, rounds: list[dict], config: IngestConfig, web_peak_rss_kib: dic
             "warmup_seconds": config.warmup_seconds,
             "pairs": config.pairs,
             "concurrency": config.concurrency,
+            "slice_seconds": config.slice_seconds,
             "gunicorn_workers": config.gunicorn.workers,
             "gunicorn_worker_class": config.gunicorn.worker_class,
             "gunicorn_threads": config.gunicorn.threads,

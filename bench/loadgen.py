@@ -1,6 +1,11 @@
 """HTTP load generator: N keep-alive connections, closed loop (each sends its next request when
 the last was answered) or open loop (requests due at a fixed rate, on the first free connection).
 
+Given several paths, it interleaves them: time is cut into slices (1 s by default) and slice k's
+requests go to path k mod the number of paths, over the same connections. An A/B comparison then
+shares the connections' split over the server's workers and the host's slow and fast moments,
+which separate rounds do not (each draws its own split; the host's other tenants come and go).
+
 Runs as its own process (`python -m bench.loadgen …`) so that it never shares an interpreter with
 the server. Bodies are built and signed before the clock starts; the client speaks HTTP/1.1 over
 asyncio streams with pre-encoded requests, so it costs tens of microseconds per request and
@@ -20,6 +25,7 @@ import math
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from calcom.signatures import SIGNATURE_HEADER
@@ -71,18 +77,40 @@ def build_requests(*, host: str, port: int, path: str, secret: str, prefix: str,
 
 
 class _Shared:
-    def __init__(self, requests: list[bytes]):
-        self.requests = requests
-        self.next_index = 0
-        self.ran_out = False
+    """The pre-built requests of each path, and which path a moment's slice belongs to."""
 
-    def take(self) -> bytes | None:
-        if self.next_index >= len(self.requests):
-            self.ran_out = True
+    def __init__(self, requests: list[list[bytes]], *, window_start: float, slice_seconds: float):
+        self.requests = requests
+        self.next_index = [0] * len(requests)
+        self.ran_out = [False] * len(requests)
+        self.window_start = window_start
+        self.slice_seconds = slice_seconds
+
+    def path_at(self, moment: float) -> int:
+        """Slices are counted from the measured window's start (the warm-up cycles too)."""
+        if len(self.requests) == 1:
+            return 0
+        return int((moment - self.window_start) // self.slice_seconds) % len(self.requests)
+
+    def take(self, path: int) -> bytes | None:
+        if self.next_index[path] >= len(self.requests[path]):
+            self.ran_out[path] = True
             return None
-        request = self.requests[self.next_index]
-        self.next_index += 1
+        request = self.requests[path][self.next_index[path]]
+        self.next_index[path] += 1
         return request
+
+
+def path_seconds(*, duration: float, slice_seconds: float, paths: int) -> list[float]:
+    """How much of the measured window each path's slices cover."""
+    if paths == 1:
+        return [duration]
+    covered = [0.0] * paths
+    number = 0
+    while (begin := number * slice_seconds) < duration:
+        covered[number % paths] += min(begin + slice_seconds, duration) - begin
+        number += 1
+    return covered
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
@@ -171,40 +199,46 @@ async def _send(*, connection: _Connection, request: bytes, tally: _Tally, due: 
     tally.response(status=status, started=started, finished=time.perf_counter())
 
 
-async def _closed_loop(*, connection: _Connection, shared: _Shared, tally: _Tally, deadline: float) -> None:
-    """Send the next request as soon as the previous one was answered; latency from the write."""
-    while time.perf_counter() < deadline:
-        request = shared.take()
+async def _closed_loop(
+    *, connection: _Connection, shared: _Shared, tallies: list[_Tally], deadline: float
+) -> None:
+    """Send the next request (to the path of the moment's slice) as soon as the previous one was
+    answered; latency from the write."""
+    while (now := time.perf_counter()) < deadline:
+        path = shared.path_at(now)
+        request = shared.take(path)
         if request is None:
             break
-        await _send(connection=connection, request=request, tally=tally)
+        await _send(connection=connection, request=request, tally=tallies[path])
     connection.close()
 
 
 async def _schedule(
     *, shared: _Shared, queue: asyncio.Queue, start: float, rate: float, deadline: float, senders: int
 ) -> None:
-    """Hand out request n at `start + n / rate`, whether or not earlier ones were answered."""
+    """Hand out request n at `start + n / rate` (to the path of that moment's slice), whether or
+    not earlier ones were answered."""
     number = 0
     while (scheduled := start + number / rate) < deadline:
-        request = shared.take()
+        path = shared.path_at(scheduled)
+        request = shared.take(path)
         if request is None:
             break
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        queue.put_nowait((scheduled, request))
+        queue.put_nowait((scheduled, path, request))
         number += 1
     for _ in range(senders):
         queue.put_nowait(None)
 
 
-async def _open_loop(*, connection: _Connection, queue: asyncio.Queue, tally: _Tally) -> None:
+async def _open_loop(*, connection: _Connection, queue: asyncio.Queue, tallies: list[_Tally]) -> None:
     """Send requests as they fall due; latency from when each was due, so that a request that
     waited for a free connection counts its wait (no coordinated omission)."""
     while (item := await queue.get()) is not None:
-        scheduled, request = item
-        await _send(connection=connection, request=request, tally=tally, due=scheduled)
+        scheduled, path, request = item
+        await _send(connection=connection, request=request, tally=tallies[path], due=scheduled)
     connection.close()
 
 
@@ -212,7 +246,7 @@ async def run_load(
     *,
     host: str,
     port: int,
-    path: str,
+    paths: Sequence[str],
     secret: str,
     prefix: str,
     concurrency: int,
@@ -220,16 +254,22 @@ async def run_load(
     warmup: float,
     bodies: int,
     rate: float = 0.0,
-) -> LoadResult:
+    slice_seconds: float = 1.0,
+) -> list[LoadResult]:
     """Closed loop (`rate` 0): `concurrency` connections, each sending its next request when the
     last is answered. Open loop: requests due at `rate` per second, sent on the first free of
-    `concurrency` connections."""
-    shared = _Shared(
-        build_requests(host=host, port=port, path=path, secret=secret, prefix=prefix, count=bodies)
-    )
+    `concurrency` connections. Several `paths` take turns by slices of `slice_seconds` (see the
+    module docstring); one result per path, in their order, each over its own slices' time."""
+    shared_requests = [
+        build_requests(
+            host=host, port=port, path=path, secret=secret, prefix=f"{prefix}{number}p", count=bodies
+        )
+        for number, path in enumerate(paths)
+    ]
     start = time.perf_counter()
     window = (start + warmup, start + warmup + duration)
-    tally = _Tally(window)
+    shared = _Shared(shared_requests, window_start=window[0], slice_seconds=slice_seconds)
+    tallies = [_Tally(window) for _ in paths]
     connections = [_Connection(host=host, port=port) for _ in range(concurrency)]
     if rate:
         queue: asyncio.Queue = asyncio.Queue()
@@ -237,31 +277,51 @@ async def run_load(
             _schedule(
                 shared=shared, queue=queue, start=start, rate=rate, deadline=window[1], senders=concurrency
             ),
-            *(_open_loop(connection=c, queue=queue, tally=tally) for c in connections),
+            *(_open_loop(connection=c, queue=queue, tallies=tallies) for c in connections),
         )
     else:
         await asyncio.gather(
-            *(_closed_loop(connection=c, shared=shared, tally=tally, deadline=window[1]) for c in connections)
+            *(
+                _closed_loop(connection=c, shared=shared, tallies=tallies, deadline=window[1])
+                for c in connections
+            )
         )
+    seconds = path_seconds(duration=duration, slice_seconds=slice_seconds, paths=len(paths))
+    return [
+        _result(
+            tally=tallies[number],
+            seconds=seconds[number],
+            requests=shared_requests[number],
+            ran_out=shared.ran_out[number],
+            concurrency=concurrency,
+            rate=rate,
+        )
+        for number in range(len(paths))
+    ]
+
+
+def _result(
+    *, tally: _Tally, seconds: float, requests: list[bytes], ran_out: bool, concurrency: int, rate: float
+) -> LoadResult:
     latencies = sorted(tally.latencies)
     ok = sum(count for status, count in tally.status_counts.items() if status.startswith("2"))
     errors = sum(count for status, count in tally.status_counts.items() if not status.startswith("2"))
     return LoadResult(
         concurrency=concurrency,
-        duration_s=duration,
+        duration_s=seconds,
         requests=ok,
         errors=errors,
         status_counts=tally.status_counts,
-        requests_per_s=ok / duration,
+        requests_per_s=ok / seconds,
         latency_ms={
             "p50": percentile(latencies, 0.50),
             "p95": percentile(latencies, 0.95),
             "p99": percentile(latencies, 0.99),
             "max": latencies[-1] if latencies else 0.0,
         },
-        bodies_prepared=len(shared.requests),
-        body_bytes=statistics.mean(len(r.partition(b"\r\n\r\n")[2]) for r in shared.requests[:1000]),
-        ran_out_of_bodies=shared.ran_out,
+        bodies_prepared=len(requests),
+        body_bytes=statistics.mean(len(r.partition(b"\r\n\r\n")[2]) for r in requests[:1000]),
+        ran_out_of_bodies=ran_out,
         error_samples=tally.error_samples,
         rate=rate,
     )
@@ -271,7 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--path", default="/api/webhooks/cal-com")
+    parser.add_argument(
+        "--path",
+        action="append",
+        help="path to load; given several times, the paths take turns by slices (default: the webhook)",
+    )
+    parser.add_argument("--slice", type=float, default=1.0, help="seconds per slice when several paths")
     parser.add_argument("--secret", required=True)
     parser.add_argument("--prefix", required=True, help="makes this run's booking uids unique")
     parser.add_argument("--concurrency", type=int, default=8, help="connections")
@@ -288,15 +353,18 @@ def main(argv: list[str] | None = None) -> int:
         "--bodies",
         type=int,
         default=0,
-        help="bodies to pre-build (default: enough for 2,500 requests/s)",
+        help="bodies to pre-build per path (default: enough for 2,500 requests/s)",
     )
     args = parser.parse_args(argv)
-    bodies = args.bodies or int(2500 * (args.duration + args.warmup)) + 1000
-    result = asyncio.run(
+    paths = args.path or ["/api/webhooks/cal-com"]
+    # Each path runs in its own slices only: its share of the window, the warm-up and one slice.
+    busy_seconds = args.duration / len(paths) + args.warmup + (args.slice if len(paths) > 1 else 0)
+    bodies = args.bodies or int(2500 * busy_seconds) + 1000
+    results = asyncio.run(
         run_load(
             host=args.host,
             port=args.port,
-            path=args.path,
+            paths=paths,
             secret=args.secret,
             prefix=args.prefix,
             concurrency=args.concurrency,
@@ -304,9 +372,10 @@ def main(argv: list[str] | None = None) -> int:
             warmup=args.warmup,
             bodies=bodies,
             rate=args.rate,
+            slice_seconds=args.slice,
         )
     )
-    sys.stdout.write(json.dumps(asdict(result)) + "\n")
+    sys.stdout.write(json.dumps([asdict(result) for result in results]) + "\n")
     return 0
 
 

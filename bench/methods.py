@@ -17,12 +17,15 @@ def method_section(results: dict) -> list[str]:
             "`ENVIRONMENT=development`, `DJANGO_DEBUG=false`, a signing secret set, no db_worker running. "
             f"A separate load-generator process (`bench/loadgen.py`) keeps {config['concurrency']} keep-alive "
             "connections busy (closed loop) with distinct, pre-signed "
-            f"{ingest['rounds'][-1]['load']['body_bytes'] / 1000:.1f} KB `BOOKING_CREATED` bodies for "
-            f"{config['seconds']:.0f} s after {config['warmup_seconds']:.0f} s of warm-up (and one unmeasured "
-            "4 s round per path before the first). Rounds alternate "
-            f"baseline/target, {config['pairs']} of each, tables emptied before each round. The baseline "
+            f"{ingest['rounds'][-1]['load']['body_bytes'] / 1000:.1f} KB `BOOKING_CREATED` bodies. "
+            f"{config['pairs']} rounds (pairs), tables emptied before each; in a round the same connections "
+            f"take turns between the baseline and the target by slices of {config.get('slice_seconds', 1):.0f} s, "
+            f"{config['seconds']:.0f} s of each measured after {config['warmup_seconds']:.0f} s of warm-up "
+            "(and one unmeasured 8 s round before the first), so that both share the connections' split over "
+            "the workers and the host's slow and fast moments; which of them takes the first slice "
+            "alternates from round to round. The baseline "
             "(`bench/views.py`) is one `WebhookEvent.objects.create(raw_body=…)` without verification in the "
-            "same gunicorn. After every target round: "
+            "same gunicorn. After every round: "
             + "; ".join(
                 f"{c['events']} events all `received`: {'yes' if set(c['statuses']) == {'received'} else 'NO'}, "
                 f"{c['queued_tasks']} drain tasks queued (events not covered by one: {c['uncovered_events']})"
@@ -33,8 +36,8 @@ def method_section(results: dict) -> list[str]:
         open_loop = ingest.get("open_loop")
         if open_loop:
             lines += [
-                f"- **Ingest, open loop**: then, in the same gunicorn, {config['pairs']} more pairs of "
-                f"{open_loop['seconds']:.0f} s rounds in which a request falls due every "
+                f"- **Ingest, open loop**: then, in the same gunicorn, {config['pairs']} more rounds, "
+                f"{open_loop['seconds']:.0f} s of each path by the same slices, in which a request falls due every "
                 f"1/{open_loop['rate_per_s']:.0f} s ({open_loop['fraction_of_baseline']:.0%} of the baseline's "
                 "closed-loop rate above), whether or not earlier ones were answered, and goes out on the "
                 f"first free of {open_loop['connections']} connections; its latency runs from when it fell "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import Counter
 from urllib.parse import urlsplit
@@ -43,22 +44,24 @@ def test_load_generator_drives_the_real_endpoint_and_the_baseline(live_server, b
     # pytest-django's live server shares one in-memory SQLite connection between its threads,
     # so concurrent requests are only meaningful on PostgreSQL.
     concurrency = 2 if is_postgres() else 1
-    outcomes = {}
-    for name, path in (("target", WEBHOOK_URL), ("baseline", BASELINE_INGEST_PATH)):
-        outcomes[name] = asyncio.run(
-            loadgen.run_load(
-                host=address.hostname,
-                port=address.port,
-                path=path,
-                secret=webhook_secret,
-                prefix=f"smoke{name}",
-                concurrency=concurrency,
-                duration=0.8,
-                warmup=0.2,
-                bodies=5000,
-            )
+    # Both paths in one run, taking turns by slices over the same connections.
+    target, baseline = asyncio.run(
+        loadgen.run_load(
+            host=address.hostname,
+            port=address.port,
+            paths=[WEBHOOK_URL, BASELINE_INGEST_PATH],
+            secret=webhook_secret,
+            prefix="smoke",
+            concurrency=concurrency,
+            duration=1.6,
+            warmup=0.2,
+            bodies=5000,
+            slice_seconds=0.2,
         )
+    )
+    outcomes = {"target": target, "baseline": baseline}
     for result in outcomes.values():
+        assert result.duration_s == pytest.approx(0.8)
         assert result.requests > 0
         assert result.errors == 0, result.error_samples
         assert 0 < result.latency_ms["p50"] <= result.latency_ms["p99"] <= result.latency_ms["max"]
@@ -92,15 +95,47 @@ async def _slow_http_server(*, delay: float) -> asyncio.Server:
 
 
 def _against_slow_server(*, delay: float, **load_options) -> loadgen.LoadResult:
-    async def run() -> loadgen.LoadResult:
+    (result,) = _against_slow_server_by_path(delay=delay, paths=["/x"], **load_options)
+    return result
+
+
+def _against_slow_server_by_path(
+    *, delay: float, paths: list[str], **load_options
+) -> list[loadgen.LoadResult]:
+    async def run() -> list[loadgen.LoadResult]:
         server = await _slow_http_server(delay=delay)
         port = server.sockets[0].getsockname()[1]
         async with server:
             return await loadgen.run_load(
-                host="127.0.0.1", port=port, path="/x", secret="s", prefix="slow", bodies=500, **load_options
+                host="127.0.0.1",
+                port=port,
+                paths=paths,
+                secret="s",
+                prefix="slow",
+                bodies=500,
+                **load_options,
             )
 
     return asyncio.run(run())
+
+
+def test_paths_take_turns_by_slices_over_the_same_connections():
+    # Two paths, 0.1 s slices, 0.5 s measured: the first path has slices 1, 3 and 5 (0.3 s), the
+    # second 2 and 4 (0.2 s); each counts only what went out in its own slices.
+    first, second = _against_slow_server_by_path(
+        delay=0.01, paths=["/a", "/b"], concurrency=2, duration=0.5, warmup=0.1, slice_seconds=0.1
+    )
+    assert (first.duration_s, second.duration_s) == (pytest.approx(0.3), pytest.approx(0.2))
+    assert first.errors == second.errors == 0
+    # ~2 connections x 10 ms: about 200 answers per second in each path's own slices.
+    assert 80 <= first.requests_per_s <= 220 and 80 <= second.requests_per_s <= 220
+    assert first.requests > second.requests
+
+
+def test_slices_cover_the_window_between_the_paths():
+    assert loadgen.path_seconds(duration=20, slice_seconds=1, paths=1) == [20]
+    assert loadgen.path_seconds(duration=40, slice_seconds=1, paths=2) == [20, 20]
+    assert loadgen.path_seconds(duration=2.5, slice_seconds=1, paths=2) == [1.5, 1.0]
 
 
 def test_open_loop_counts_the_wait_for_a_connection():
@@ -297,3 +332,40 @@ def test_service_tables_cover_the_queue():
 def test_helper_processes_get_this_processes_database():
     url = infra.subprocess_env()["DATABASE_URL"]
     assert url.startswith("postgres://" if is_postgres() else "sqlite:///")
+
+
+@pytest.mark.django_db
+def test_round_verification_counts_deliveries_not_baseline_rows():
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    def delivered(received_at):
+        body = f'{{"at": "{received_at.isoformat()}"}}'.encode()
+        return WebhookEvent.objects.create(
+            raw_body=body,
+            fingerprint=hashlib.sha256(body).hexdigest(),
+            status=WebhookEventStatus.RECEIVED,
+            received_at=received_at,
+        )
+
+    now = timezone.now()
+    DBTaskResult.objects.create(
+        task_path=ingest.DRAIN_TASK_PATH,
+        args_kwargs={"args": [], "kwargs": {}},
+        queue_name="default",
+        backend_name="default",
+        run_after=now,
+        exception_class_path="",
+        traceback="",
+    )
+    delivered(now - timedelta(seconds=1))
+    # The baseline's rows (nothing read, so no fingerprint) arrive after the last drain task too.
+    WebhookEvent.objects.create(raw_body=b"{}", status=WebhookEventStatus.RECEIVED)
+    check = ingest.verify_acknowledged_without_processing()
+    assert (check["events"], check["uncovered_events"], check["ok"]) == (1, 0, True)
+    # A delivery that no queued drain task will claim fails the round.
+    delivered(now + timedelta(seconds=1))
+    check = ingest.verify_acknowledged_without_processing()
+    assert (check["events"], check["uncovered_events"], check["ok"]) == (2, 1, False)
