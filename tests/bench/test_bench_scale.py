@@ -41,6 +41,7 @@ def test_scale_grows_measures_every_page_and_prunes():
             "api targets",
         }
         assert all(page["median_ms"] > 0 for page in step["pages"].values())
+        assert step["pages"]["console e-mail search"]["events_found"] >= 1
         assert step["prune"]["deleted"] > 0 and step["prune"]["batches"] > 0
         # The dashboard's recount is a worker's task: timed apart from the pages.
         assert set(step["dashboard_recount_ms"]) == {"14 days", "today"}
@@ -79,3 +80,10 @@ def test_report_rows_json_and_method_include_scale():
     line = scale.scale_json(results["scale"])
     assert json.loads(json.dumps(line))["5000000"]["pages_ms"]["console list"] == 60.0
     assert any("**Scale**" in text for text in scale.scale_method())
+
+
+@pytest.mark.django_db
+def test_the_e_mail_searched_is_the_busiest_attendees():
+    for number, email in enumerate(["few@example.com", "most@example.com", "most@example.com", "", ""]):
+        WebhookEvent.objects.create(raw_body=f"{{{number}}}".encode(), attendee_email=email)
+    assert scale.busiest_attendee() == ("most@example.com", 2)
