@@ -88,8 +88,6 @@ class _Shared:
 
     def path_at(self, moment: float) -> int:
         """Slices are counted from the measured window's start (the warm-up cycles too)."""
-        if len(self.requests) == 1:
-            return 0
         return int((moment - self.window_start) // self.slice_seconds) % len(self.requests)
 
     def take(self, path: int) -> bytes | None:

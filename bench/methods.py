@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .ingest import WARM_ROUND
 from .replay import replay_method
 
 
@@ -19,9 +20,10 @@ def method_section(results: dict) -> list[str]:
             "connections busy (closed loop) with distinct, pre-signed "
             f"{ingest['rounds'][-1]['load']['body_bytes'] / 1000:.1f} KB `BOOKING_CREATED` bodies. "
             f"{config['pairs']} rounds (pairs), tables emptied before each; in a round the same connections "
-            f"take turns between the baseline and the target by slices of {config.get('slice_seconds', 1):.0f} s, "
+            f"take turns between the baseline and the target by slices of {config['slice_seconds']:.0f} s, "
             f"{config['seconds']:.0f} s of each measured after {config['warmup_seconds']:.0f} s of warm-up "
-            "(and one unmeasured 8 s round before the first), so that both share the connections' split over "
+            f"(and one unmeasured {sum(WARM_ROUND.values())} s round before the first), so that both share "
+            "the connections' split over "
             "the workers and the host's slow and fast moments; which of them takes the first slice "
             "alternates from round to round. The baseline "
             "(`bench/views.py`) is one `WebhookEvent.objects.create(raw_body=…)` without verification in the "
