@@ -128,14 +128,19 @@ def prune_webhook_events(
                     break
                 started = time.perf_counter()
                 with transaction.atomic():
-                    # Checked again at delete time: a duplicate may have arrived, or the event
-                    # been re-queued, meanwhile.
+                    # Checked again at delete time (a duplicate may have arrived, or the event
+                    # been re-queued, meanwhile) and locked, so that neither can slip in between
+                    # the check and the delete.
                     kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
-                    _, per_model = (
+                    deletable = list(
                         WebhookEvent.objects.filter(pk__in=ids, status=status)
                         .filter(~Exists(kept_duplicates))
-                        .delete()
+                        .select_for_update(of=("self",))
+                        .values_list("pk", flat=True)
                     )
+                    # Only the keys: the collector would otherwise load every column of every
+                    # row, bodies and all, just to delete them (most of a batch's time).
+                    _, per_model = WebhookEvent.objects.filter(pk__in=deletable).only("pk").delete()
                 elapsed = time.perf_counter() - started
                 report.batches += 1
                 report.longest_batch_seconds = max(report.longest_batch_seconds, elapsed)
