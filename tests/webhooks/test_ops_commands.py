@@ -213,7 +213,8 @@ def test_prune_rechecks_at_delete_time_and_reads_only_the_keys(deliver):
 
     from webhooks.retention import prune_webhook_events
 
-    requeued, gone = (aged(deliver(booking_body()).json()["event_id"], 100) for _ in range(2))
+    requeued = aged(deliver(booking_body()).json()["event_id"], 100)
+    aged(deliver(booking_body()).json()["event_id"], 100)
     statements = []
 
     def requeue_after_the_batch_is_chosen(execute, sql, params, many, context):
