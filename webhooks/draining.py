@@ -10,10 +10,12 @@ claim/run/complete cycle in the worker (BENCHMARKS.md, "What limits each figure"
 Who enqueues the drain tasks, so that every committed event is claimed soon:
 - a delivery, when its process has no drain task that will start after the delivery commits,
   or (one delivery per process at a time) when that task is in the second half of its delay:
-  it enqueues one due WEBHOOK_DRAIN_DELAY_SECONDS later, committed just before its event (each
-  an autocommit INSERT), and checks after its commit that the task was not yet due (else, as
-  below, one due at once), and deliveries of the next moments rely on it instead of adding
-  their own: they store the event with one autocommit INSERT, as cheap as storing can be;
+  it enqueues one due WEBHOOK_DRAIN_DELAY_SECONDS later (under steady traffic, when that task
+  is still to come, a chain of RENEWAL_CHAIN_LENGTH due every half delay from then on, in one
+  statement), committed just before its event (each an autocommit INSERT), and checks after its
+  commit that the last of them was not yet due (else, as below, one due at once), and
+  deliveries of the next moments rely on them instead of adding their own: they store the
+  event with one autocommit INSERT, as cheap as storing can be;
 - a delivery that relied on such a task but committed too late for it (the task may have
   started before the commit): right after its commit, it enqueues one due at once;
 - a drain task that found a full batch: a follow-up, so that a backlog is spread over every
@@ -45,7 +47,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from common.logfields import log_fields
-from common.tasks import tasks_run_inline
+from common.tasks import enqueue_at, tasks_run_inline
 from notifications.services import collect_sending
 
 from .batch_processing import run_claimed_batch
@@ -60,6 +62,12 @@ logger = logging.getLogger("webhooks")
 # Workers on other hosts compare `run_after` with their own clocks: a task relied upon must
 # still be this far from due when the delivery commits.
 CLOCK_SKEW_ALLOWANCE = timedelta(milliseconds=20)
+
+
+# Under steady traffic (its pending task not yet due) a renewal enqueues this many drain tasks,
+# due every half delay from one delay on, in one statement: a process then renews a few times a
+# second instead of twenty (at the default delay), and the tasks fall due as often as before.
+RENEWAL_CHAIN_LENGTH = 10
 
 
 # A renewal that has not committed after this long (it rolled back, or hangs) no longer stops
@@ -88,7 +96,8 @@ def insert_and_request_drain(*, insert: Callable[[], WebhookEvent]) -> WebhookEv
     """Store a received event (`insert`) so that a drain task claims it after it commits.
 
     Deliveries rely on the pending drain task while it is comfortably far from due; in the
-    second half of its delay one delivery (not every one arriving then) enqueues the next.
+    second half of its delay one delivery (not every one arriving then) enqueues the next (a
+    chain of them if that task is still to come: the traffic is steady).
     """
     now = timezone.now()
     delay = timedelta(seconds=settings.WEBHOOK_DRAIN_DELAY_SECONDS)
@@ -98,6 +107,7 @@ def insert_and_request_drain(*, insert: Callable[[], WebhookEvent]) -> WebhookEv
         renewal_due = relied_on is None or now >= relied_on - delay / 2
         renewal_free = _pending.renewing_since is None or now - _pending.renewing_since > RENEWAL_TIMEOUT
         renew = renewal_due and (renewal_free or not can_rely)
+        steady = relied_on is not None and now < relied_on
         if renew:
             _pending.renewing_since = now
     if not renew:
@@ -106,13 +116,14 @@ def insert_and_request_drain(*, insert: Callable[[], WebhookEvent]) -> WebhookEv
         event = insert()
         transaction.on_commit(lambda: _check_commit_was_in_time(run_after=relied_on))
         return event
-    run_after = now + delay
-    # The task first, then the event, each one autocommit statement (no BEGIN/COMMIT round
-    # trips): once the event is stored, a task due after it is already committed. If the
+    run_afters = [now + delay + delay / 2 * k for k in range(RENEWAL_CHAIN_LENGTH if steady else 1)]
+    run_after = run_afters[-1]  # the event is claimed by the first of them due after its commit
+    # The tasks first, then the event, each one autocommit statement (no BEGIN/COMMIT round
+    # trips): once the event is stored, the tasks due after it are already committed. If the
     # enqueue fails, so does the delivery (a 5xx, and Cal.com retries); if the insert fails
-    # after it, the task finds nothing of this delivery to claim, which costs nothing. Inside
+    # after it, the tasks find nothing of this delivery to claim, which costs nothing. Inside
     # a caller's transaction both commit with it.
-    _enqueue_drain(run_after=run_after)
+    _enqueue_drains(run_afters=run_afters)
     event = insert()
     transaction.on_commit(lambda: _remember(run_after=run_after))
     transaction.on_commit(lambda: _check_commit_was_in_time(run_after=run_after))
@@ -133,8 +144,8 @@ def _check_commit_was_in_time(*, run_after: datetime) -> None:
     _enqueue_drain_now(why="after a late commit")
 
 
-def _enqueue_drain(*, run_after: datetime) -> None:
-    drain_webhook_events.using(run_after=run_after).enqueue()
+def _enqueue_drains(*, run_afters: list[datetime]) -> None:
+    enqueue_at(task=drain_webhook_events, run_afters=run_afters)
 
 
 # How often a lingering drain looks for new deliveries, and how long one task may go on
@@ -217,7 +228,7 @@ def drain_received_events(*, batch_size: int | None = None, follow_up: bool = Tr
 
 def enqueue_drain_now() -> None:
     """A drain task due at once (raises if it cannot be enqueued)."""
-    _enqueue_drain(run_after=timezone.now())
+    _enqueue_drains(run_afters=[timezone.now()])
 
 
 def _enqueue_drain_now(*, why: str) -> bool:

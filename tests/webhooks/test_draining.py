@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import timedelta
@@ -68,19 +69,35 @@ def test_a_delivery_that_commits_after_the_task_it_relied_on_was_due_enqueues_on
 
 
 @pytest.mark.django_db(transaction=True)
-def test_near_the_end_of_its_delay_one_delivery_enqueues_the_next_task_and_the_rest_rely(
+def test_near_the_end_of_its_delay_one_delivery_enqueues_the_next_tasks_and_the_rest_rely(
     deliver, delayed_drains, settings
 ):
     settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
     deliver(booking_body())
+    first = drain_tasks().get()
     draining._pending.run_after = timezone.now() + timedelta(seconds=0.3)  # in its second half
     with transaction.atomic():
-        deliver(booking_body())  # renews: enqueues the next task (not committed yet) …
-        assert drain_tasks().count() == 2
-        deliver(booking_body())  # … while this one relies on the current task
+        renewed_at = timezone.now()
+        deliver(booking_body())  # renews (not committed yet) …
+        chain = list(drain_tasks().exclude(pk=first.pk).order_by("run_after"))
+        deliver(booking_body())  # … while these rely on the current task
         deliver(booking_body())
-        assert drain_tasks().count() == 2
-    assert draining._pending.run_after > timezone.now() + timedelta(seconds=0.5)  # the new one
+        assert drain_tasks().count() == 1 + len(chain)
+    # The pending task was still to come (steady traffic): one statement enqueued a chain, due
+    # one delay on and then every half delay, and the process relies on its last.
+    assert len(chain) == draining.RENEWAL_CHAIN_LENGTH
+    assert timedelta(seconds=1) <= chain[0].run_after - renewed_at < timedelta(seconds=1.5)
+    assert {b.run_after - a.run_after for a, b in itertools.pairwise(chain)} == {timedelta(seconds=0.5)}
+    assert draining._pending.run_after == chain[-1].run_after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_after_a_quiet_moment_enqueues_a_single_task(deliver, delayed_drains, settings):
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
+    deliver(booking_body())
+    draining._pending.run_after = timezone.now() - timedelta(seconds=2)  # long due: no traffic since
+    deliver(booking_body())
+    assert drain_tasks().count() == 2  # one each: no chain after a quiet moment
 
 
 @pytest.mark.postgres  # xmin: which transaction wrote a row
@@ -105,10 +122,10 @@ def test_a_renewing_delivery_commits_its_task_before_its_event_without_a_transac
 def test_a_delivery_whose_drain_task_cannot_be_enqueued_is_refused_and_not_stored(
     deliver, delayed_drains, monkeypatch
 ):
-    def database_gone(*, run_after):
+    def database_gone(*, run_afters):
         raise OperationalError("the database did not answer in time")
 
-    monkeypatch.setattr(draining, "_enqueue_drain", database_gone)
+    monkeypatch.setattr(draining, "_enqueue_drains", database_gone)
     response = deliver(booking_body())
     assert response.status_code == 503  # Cal.com retries it
     assert not WebhookEvent.objects.exists()
