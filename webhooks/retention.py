@@ -131,10 +131,9 @@ def prune_webhook_events(
                     # Checked again at delete time (a duplicate may have arrived, or the event
                     # been re-queued, meanwhile) and locked, so that neither can slip in between
                     # the check and the delete.
-                    kept_duplicates = WebhookEvent.objects.filter(duplicate_of=OuterRef("pk"))
                     deletable = list(
-                        WebhookEvent.objects.filter(pk__in=ids, status=status)
-                        .filter(~Exists(kept_duplicates))
+                        prunable_events(status=status, days=days, now=now)
+                        .filter(pk__in=ids)
                         .select_for_update(of=("self",))
                         .values_list("pk", flat=True)
                     )
