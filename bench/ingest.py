@@ -231,6 +231,7 @@ def summarise(*, rounds: list[dict], config: IngestConfig, web_peak_rss_kib: dic
         "throughput_ratio": summary["target"]["requests_per_s"] / baseline_rate if baseline_rate else 0.0,
         "pair_ratios": pair_ratios,
         "target_p99s_ms": [t["latency_ms"]["p99"] for t in targets],
+        "baseline_p99s_ms": [b["latency_ms"]["p99"] for b in baselines],
         "acknowledged_without_processing": all(v["ok"] for v in verifications),
         "verifications": verifications,
         "web_worker_peak_rss_kib": web_peak_rss_kib,

@@ -36,6 +36,14 @@ def targets(results: dict) -> dict[str, dict]:
             ),
             "met": ratio_ok and p99_ok and ingest["acknowledged_without_processing"],
         }
+        # The p99 bound is absolute, and a closed loop's latency follows the machine's speed
+        # (Little's law): where the bare-insert baseline misses it too, the verdict says so.
+        slow_baselines = [p99 for p99 in ingest.get("baseline_p99s_ms", []) if p99 >= INGEST_MAX_P99_MS]
+        if not p99_ok and slow_baselines:
+            verdicts["ingest"]["note"] = (
+                f"the p99 bound is out of this machine's reach: the bare-insert baseline's own p99 was "
+                f"{', '.join(f'{p99:.1f}' for p99 in ingest['baseline_p99s_ms'])} ms in the pairs"
+            )
     processing = results.get("processing")
     if processing:
         two = [d for d in processing["drains"] if d["workers"] == 2]
@@ -143,9 +151,9 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             rows.append(
                 (
                     "ingest",
-                    "each pair: requests/s ratio; target p99 ms",
+                    "each pair: requests/s ratio; p99 ms",
                     ", ".join(f"{p99:.1f}" for p99 in ingest["target_p99s_ms"]),
-                    "-",
+                    ", ".join(f"{p99:.1f}" for p99 in ingest.get("baseline_p99s_ms", [])) or "-",
                     _ratio(ingest, ", ".join(f"{ratio:.2f}" for ratio in ingest["pair_ratios"])),
                 )
             )
@@ -418,12 +426,7 @@ def markdown(results: dict) -> str:
     verdicts = results.get("targets", {})
     if verdicts:
         lines += ["## Targets", "", "| part | target | met |", "|---|---|---|"]
-        lines += [
-            f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'}"
-            + (" (noisy run: not conclusive)" if v.get("noisy") else "")
-            + " |"
-            for part, v in verdicts.items()
-        ]
+        lines += markdown_targets(verdicts)
         lines.append("")
     lines += method_section(results)
     if NOTES_PATH.exists():
@@ -440,6 +443,17 @@ def markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def markdown_targets(verdicts: dict[str, dict]) -> list[str]:
+    """One table row per target: met or not, flagged when noisy, with the verdict's note."""
+    return [
+        f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'}"
+        + (" (noisy run: not conclusive)" if v.get("noisy") else "")
+        + (f" ({v['note']})" if v.get("note") else "")
+        + " |"
+        for part, v in verdicts.items()
+    ]
 
 
 def _noise(gauges: dict) -> str:

@@ -145,6 +145,7 @@ def main() -> int:
         print(
             f"target {part}: {verdict['target']}: {'met' if verdict['met'] else 'MISSED'}"
             + (" (noisy run: not conclusive)" if verdict.get("noisy") else "")
+            + (f" ({verdict['note']})" if verdict.get("note") else "")
         )
     print(f"report: {report_path}")
     print(report.json_line(results))
