@@ -37,7 +37,9 @@ def test_every_pair_must_hold_both_bounds():
     verdict = report.targets({"ingest": ingest})["ingest"]
     assert verdict["met"] is True and "note" not in verdict
 
-    one_slow_pair = _ingest([((1000, 17.0), (880, 19.0)), ((1000, 17.5), (870, 22.6)), ((990, 18.0), (880, 19.9))])
+    one_slow_pair = _ingest(
+        [((1000, 17.0), (880, 19.0)), ((1000, 17.5), (870, 22.6)), ((990, 18.0), (880, 19.9))]
+    )
     verdict = report.targets({"ingest": one_slow_pair})["ingest"]
     assert verdict["met"] is False
     assert "note" not in verdict  # the baseline stayed under the bound: the endpoint missed it
