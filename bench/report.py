@@ -15,6 +15,7 @@ INGEST_MAX_P99_MS = 20.0
 PROCESSING_MIN_EVENTS_PER_S = 300.0
 DRAIN_MIN_RATIO_TO_BARE = 0.20  # 2-worker drain against bare UPDATEs of the same run
 PACED_MAX_P50_MS = 31.0
+PACED_MIN_FEED_SHARE = 0.95  # of the offered rate, below which the paced run was saturated
 REPLAY_MIN_RATIO = 3.0  # a force job against replaying one transaction each
 ADMIN_MAX_MS = 300.0
 STORAGE_MAX_RATIO = 1.0
@@ -61,6 +62,14 @@ def targets(results: dict) -> dict[str, dict]:
                 "target": f"paced p50 enqueue->processed <= {PACED_MAX_P50_MS:.0f} ms",
                 "met": paced["latency_ms"]["p50"] <= PACED_MAX_P50_MS,
             }
+            # Feeders that fell behind the offered rate mean a saturated machine: the latency
+            # is then its queue, and the verdict says so.
+            fed, offered = paced.get("achieved_feed_rate", 0.0), paced.get("offered_rate", 0.0)
+            if offered and fed < PACED_MIN_FEED_SHARE * offered:
+                verdicts["paced latency"]["note"] = (
+                    f"the feeders reached {fed:.0f} of the {offered:.0f} events/s offered: the machine "
+                    "was saturated, so the latency includes its queue"
+                )
     replay = results.get("replay")
     if replay:
         verdicts["replay"] = {

@@ -1,5 +1,6 @@
-"""The ingest verdict: the ratio and the absolute p99 bound hold in every pair, and where the
-bare-insert baseline misses the bound too, the verdict says the machine is the limit."""
+"""Verdicts with absolute bounds: the ingest ratio and p99 hold in every pair, and where the
+bare-insert baseline misses the bound too, or the paced run's feeders fall behind, the verdict
+says the machine is the limit."""
 
 from __future__ import annotations
 
@@ -55,3 +56,15 @@ def test_a_baseline_over_the_p99_bound_is_named_as_the_limit():
     assert any("**no**" in line and "out of this machine's reach" in line for line in markdown_rows)
     pair_row = next(row for row in report.table_rows({"ingest": ingest}) if row[1].startswith("each pair"))
     assert pair_row[2] == "39.7, 43.1, 25.5" and pair_row[3] == "33.5, 36.8, 18.0"
+
+
+def test_a_paced_run_whose_feeders_fell_behind_says_the_machine_was_saturated():
+    def processing(fed: float) -> dict:
+        paced = {"offered_rate": 200.0, "achieved_feed_rate": fed, "latency_ms": {"p50": 83.2}}
+        return {"drains": [{"workers": 2, "events_per_s": 597.0, "ratio_to_baseline": 0.27}], "paced": paced}
+
+    saturated = report.targets({"processing": processing(164.9)})["paced latency"]
+    assert saturated["met"] is False
+    assert saturated["note"].startswith("the feeders reached 165 of the 200 events/s offered")
+    kept_up = report.targets({"processing": processing(199.0)})["paced latency"]
+    assert kept_up["met"] is False and "note" not in kept_up
