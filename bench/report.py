@@ -454,13 +454,17 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def verdict_remarks(verdict: dict) -> str:
+    """What follows a verdict's met/missed, on the console and in BENCHMARKS.md alike."""
+    return (" (noisy run: not conclusive)" if verdict.get("noisy") else "") + (
+        f" ({verdict['note']})" if verdict.get("note") else ""
+    )
+
+
 def markdown_targets(verdicts: dict[str, dict]) -> list[str]:
     """One table row per target: met or not, flagged when noisy, with the verdict's note."""
     return [
-        f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'}"
-        + (" (noisy run: not conclusive)" if v.get("noisy") else "")
-        + (f" ({v['note']})" if v.get("note") else "")
-        + " |"
+        f"| {part} | {v['target']} | {'yes' if v['met'] else '**no**'}{verdict_remarks(v)} |"
         for part, v in verdicts.items()
     ]
 

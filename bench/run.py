@@ -144,8 +144,7 @@ def main() -> int:
     for part, verdict in results["targets"].items():
         print(
             f"target {part}: {verdict['target']}: {'met' if verdict['met'] else 'MISSED'}"
-            + (" (noisy run: not conclusive)" if verdict.get("noisy") else "")
-            + (f" ({verdict['note']})" if verdict.get("note") else "")
+            + report.verdict_remarks(verdict)
         )
     print(f"report: {report_path}")
     print(report.json_line(results))
