@@ -121,10 +121,19 @@ def insert_and_request_drain(*, insert: Callable[[], WebhookEvent]) -> WebhookEv
     # The tasks first, then the event, each one autocommit statement (no BEGIN/COMMIT round
     # trips): once the event is stored, the tasks due after it are already committed. If the
     # enqueue fails, so does the delivery (a 5xx, and Cal.com retries); if the insert fails
-    # after it, the tasks find nothing of this delivery to claim, which costs nothing. Inside
-    # a caller's transaction both commit with it.
+    # after it (a duplicate), the tasks serve the deliveries that follow. Inside a caller's
+    # transaction both commit with it.
     _enqueue_drains(run_afters=run_afters)
-    event = insert()
+    try:
+        event = insert()
+    except BaseException:
+        # Most often a duplicate's IntegrityError. Outside a transaction the tasks committed on
+        # their own: rely on them; inside one they roll back with it: let another delivery renew.
+        if transaction.get_connection().in_atomic_block:
+            _forget_renewal()
+        else:
+            _remember(run_after=run_after)
+        raise
     transaction.on_commit(lambda: _remember(run_after=run_after))
     transaction.on_commit(lambda: _check_commit_was_in_time(run_after=run_after))
     return event
@@ -134,6 +143,11 @@ def _remember(*, run_after: datetime) -> None:
     with _pending.lock:
         if _pending.run_after is None or run_after > _pending.run_after:
             _pending.run_after = run_after
+        _pending.renewing_since = None
+
+
+def _forget_renewal() -> None:
+    with _pending.lock:
         _pending.renewing_since = None
 
 

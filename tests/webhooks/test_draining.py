@@ -100,6 +100,40 @@ def test_a_delivery_after_a_quiet_moment_enqueues_a_single_task(deliver, delayed
     assert drain_tasks().count() == 2  # one each: no chain after a quiet moment
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_that_renewed_leaves_the_process_relying_on_the_tasks_it_committed(
+    deliver, delayed_drains, settings
+):
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
+    body = booking_body()
+    deliver(body)
+    draining._pending.run_after = timezone.now() + timedelta(seconds=0.3)  # in its second half
+    assert deliver(body).json()["duplicate"] is True  # renewed, then its insert was refused
+    chain = drain_tasks().order_by("-run_after")
+    assert chain.count() == 1 + draining.RENEWAL_CHAIN_LENGTH  # committed on their own
+    assert draining._pending.run_after == chain.first().run_after
+    assert draining._pending.renewing_since is None
+    deliver(booking_body())  # relies on them instead of enqueueing more
+    assert drain_tasks().count() == 1 + draining.RENEWAL_CHAIN_LENGTH
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_that_renewed_inside_a_transaction_lets_the_next_delivery_renew(
+    deliver, delayed_drains, settings
+):
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
+    body = booking_body()
+    deliver(body)
+    relied_on = timezone.now() + timedelta(seconds=0.3)  # in its second half
+    draining._pending.run_after = relied_on
+    with transaction.atomic():
+        assert deliver(body).json()["duplicate"] is True  # its chain rolled back with its savepoint
+        assert drain_tasks().count() == 1
+    assert draining._pending.run_after == relied_on and draining._pending.renewing_since is None
+    deliver(booking_body())  # renews at once, not after the renewal timeout
+    assert drain_tasks().count() == 1 + draining.RENEWAL_CHAIN_LENGTH
+
+
 @pytest.mark.postgres  # xmin: which transaction wrote a row
 @pytest.mark.django_db(transaction=True)
 def test_a_renewing_delivery_commits_its_task_before_its_event_without_a_transaction(deliver, delayed_drains):

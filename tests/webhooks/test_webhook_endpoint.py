@@ -210,6 +210,9 @@ def test_production_backend_answers_before_processing_with_a_drain_task_queued(d
 
     settings.TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
     settings.TASKS = {"default": {"BACKEND": settings.TASKS_BACKEND}}
+    # Long enough that the duplicate arrives in the first half of the delay, when deliveries
+    # rely on the pending task (in its second half one renews: test_draining.py).
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 30
     response = deliver(load_payload("BOOKING_CREATED"))
     assert response.status_code == 200 and response.json()["status"] == "received"
     event = WebhookEvent.objects.get()
