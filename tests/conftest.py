@@ -30,6 +30,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory) -> None:
+    """On SQLite, test against a file in WAL mode, as the embedded default runs, rather than
+    Django's in-memory test database: its shared cache locks whole tables and fails a reader
+    beside a writer at once ("database table is locked") instead of honouring the busy timeout."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+
+
 @pytest.fixture(autouse=True)
 def _no_drain_task_known(monkeypatch):
     """The process remembers its pending drain task (webhooks/draining.py); tests start blank."""
