@@ -72,10 +72,10 @@ def test_a_delivery_that_commits_after_the_task_it_relied_on_was_due_enqueues_on
 def test_near_the_end_of_its_delay_one_delivery_enqueues_the_next_tasks_and_the_rest_rely(
     deliver, delayed_drains, settings
 ):
-    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 10  # seconds of margin for a slow machine
     deliver(booking_body())
     first = drain_tasks().get()
-    draining._pending.run_after = timezone.now() + timedelta(seconds=0.3)  # in its second half
+    draining._pending.run_after = timezone.now() + timedelta(seconds=3)  # in its second half
     with transaction.atomic():
         renewed_at = timezone.now()
         deliver(booking_body())  # renews (not committed yet) …
@@ -86,8 +86,8 @@ def test_near_the_end_of_its_delay_one_delivery_enqueues_the_next_tasks_and_the_
     # The pending task was still to come (steady traffic): one statement enqueued a chain, due
     # one delay on and then every half delay, and the process relies on its last.
     assert len(chain) == draining.RENEWAL_CHAIN_LENGTH
-    assert timedelta(seconds=1) <= chain[0].run_after - renewed_at < timedelta(seconds=1.5)
-    assert {b.run_after - a.run_after for a, b in itertools.pairwise(chain)} == {timedelta(seconds=0.5)}
+    assert timedelta(seconds=10) <= chain[0].run_after - renewed_at < timedelta(seconds=15)
+    assert {b.run_after - a.run_after for a, b in itertools.pairwise(chain)} == {timedelta(seconds=5)}
     assert draining._pending.run_after == chain[-1].run_after
 
 
@@ -104,10 +104,10 @@ def test_a_delivery_after_a_quiet_moment_enqueues_a_single_task(deliver, delayed
 def test_a_duplicate_that_renewed_leaves_the_process_relying_on_the_tasks_it_committed(
     deliver, delayed_drains, settings
 ):
-    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 10
     body = booking_body()
     deliver(body)
-    draining._pending.run_after = timezone.now() + timedelta(seconds=0.3)  # in its second half
+    draining._pending.run_after = timezone.now() + timedelta(seconds=3)  # in its second half
     assert deliver(body).json()["duplicate"] is True  # renewed, then its insert was refused
     chain = drain_tasks().order_by("-run_after")
     assert chain.count() == 1 + draining.RENEWAL_CHAIN_LENGTH  # committed on their own
@@ -121,10 +121,10 @@ def test_a_duplicate_that_renewed_leaves_the_process_relying_on_the_tasks_it_com
 def test_a_duplicate_that_renewed_inside_a_transaction_lets_the_next_delivery_renew(
     deliver, delayed_drains, settings
 ):
-    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 1
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 10
     body = booking_body()
     deliver(body)
-    relied_on = timezone.now() + timedelta(seconds=0.3)  # in its second half
+    relied_on = timezone.now() + timedelta(seconds=3)  # in its second half
     draining._pending.run_after = relied_on
     with transaction.atomic():
         assert deliver(body).json()["duplicate"] is True  # its chain rolled back with its savepoint
