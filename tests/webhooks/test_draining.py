@@ -28,6 +28,14 @@ def drain_tasks():
     return DBTaskResult.objects.filter(task_path=DRAIN_TASK)
 
 
+def pending_task_in_its_second_half(settings):
+    """The process's pending drain task, due in 3 s of a 10 s delay (seconds of margin for a
+    slow machine): a delivery now renews it, with a chain since it is still to come."""
+    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 10
+    draining._pending.run_after = timezone.now() + timedelta(seconds=3)
+    return draining._pending.run_after
+
+
 @pytest.fixture
 def delayed_drains(database_tasks, settings):
     """Production timing: a delivery's drain task is due a moment after it."""
@@ -72,10 +80,9 @@ def test_a_delivery_that_commits_after_the_task_it_relied_on_was_due_enqueues_on
 def test_near_the_end_of_its_delay_one_delivery_enqueues_the_next_tasks_and_the_rest_rely(
     deliver, delayed_drains, settings
 ):
-    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 10  # seconds of margin for a slow machine
     deliver(booking_body())
     first = drain_tasks().get()
-    draining._pending.run_after = timezone.now() + timedelta(seconds=3)  # in its second half
+    pending_task_in_its_second_half(settings)
     with transaction.atomic():
         renewed_at = timezone.now()
         deliver(booking_body())  # renews (not committed yet) …
@@ -104,10 +111,9 @@ def test_a_delivery_after_a_quiet_moment_enqueues_a_single_task(deliver, delayed
 def test_a_duplicate_that_renewed_leaves_the_process_relying_on_the_tasks_it_committed(
     deliver, delayed_drains, settings
 ):
-    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 10
     body = booking_body()
     deliver(body)
-    draining._pending.run_after = timezone.now() + timedelta(seconds=3)  # in its second half
+    pending_task_in_its_second_half(settings)
     assert deliver(body).json()["duplicate"] is True  # renewed, then its insert was refused
     chain = drain_tasks().order_by("-run_after")
     assert chain.count() == 1 + draining.RENEWAL_CHAIN_LENGTH  # committed on their own
@@ -121,11 +127,9 @@ def test_a_duplicate_that_renewed_leaves_the_process_relying_on_the_tasks_it_com
 def test_a_duplicate_that_renewed_inside_a_transaction_lets_the_next_delivery_renew(
     deliver, delayed_drains, settings
 ):
-    settings.WEBHOOK_DRAIN_DELAY_SECONDS = 10
     body = booking_body()
     deliver(body)
-    relied_on = timezone.now() + timedelta(seconds=3)  # in its second half
-    draining._pending.run_after = relied_on
+    relied_on = pending_task_in_its_second_half(settings)
     with transaction.atomic():
         assert deliver(body).json()["duplicate"] is True  # its chain rolled back with its savepoint
         assert drain_tasks().count() == 1
